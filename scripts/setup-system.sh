@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root).
+# Idempotent: re-running only installs what is missing. Kernel images for boot tests are
+# downloaded (not installed) into $DKMS_ABI_CACHE so the machine's /boot stays untouched.
+set -eu
+
+ABIS="${DKMS_ABI_TEST_KERNELS:-6.1.0-47-amd64 6.1.0-50-amd64}"
+CACHE="${DKMS_ABI_CACHE:-/var/cache/dkms-abi}"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup-system.sh: must run as root (it uses apt-get)" >&2
+	exit 3
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+
+pkgs="dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip time hyperfine"
+for kver in $ABIS; do
+	pkgs="$pkgs linux-headers-$kver"
+done
+# --no-install-recommends: dkms recommends the meta headers package, which would pull a third ABI.
+apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+
+mkdir -p "$CACHE/debs" "$CACHE/images"
+for kver in $ABIS; do
+	dir="$CACHE/images/$kver"
+	if [ ! -f "$dir/.complete" ]; then
+		(cd "$CACHE/debs" && apt-get download -qq "linux-image-$kver" >/dev/null)
+		deb=$(ls "$CACHE/debs"/linux-image-"$kver"_*.deb | head -n 1)
+		rm -rf "$dir.tmp"
+		dpkg-deb -x "$deb" "$dir.tmp"
+		rm -rf "$dir"
+		mv "$dir.tmp" "$dir"
+		touch "$dir/.complete"
+	fi
+done
+
+# Node dependencies of the project itself.
+if [ -f package.json ]; then
+	npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup-system.sh: done (kernels: $ABIS; images in $CACHE/images)"

@@ -1,0 +1,72 @@
+// The command-line entry: global options, one wiring file per command group, and the
+// single place that turns errors into the contract's exit codes.
+import { Command, CommanderError } from 'commander';
+import { DkmsAbiError, UsageError, exitCodeOf } from './core/errors.js';
+import { makeContext } from './system/context.js';
+import { processOutput } from './system/output.js';
+import type { Dispatch, Wiring } from './cli/wiring.js';
+
+const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [];
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const out = processOutput();
+  const program = new Command('dkms-abi')
+    .description('One DKMS build per kernel ABI: shared module trees, exact ABI verdicts, packaging')
+    .version(await packageVersion())
+    .option('--root <dir>', 'operate on the system installed under DIR', '/')
+    .option('--config <file>', 'read this config file instead of <root>/etc/dkms-abi.conf[.d]')
+    .option('--json', 'print one JSON document on stdout', false)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      // Commander's own errors are reported by our handler as one line.
+      writeErr: (s) => {
+        if (!s.startsWith('error:')) process.stderr.write(s);
+      },
+    });
+
+  const dispatch: Dispatch = async (load, opts) => {
+    const g = program.opts<{ root: string; config?: string; json: boolean }>();
+    const ctx = await makeContext(
+      { root: g.root, json: g.json, ...(g.config !== undefined ? { config: g.config } : {}) },
+      out,
+    );
+    const command = await load();
+    process.exitCode = await command(ctx, opts);
+  };
+  for (const load of WIRINGS) (await load()).wiring(program, dispatch);
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    process.exitCode = report(err);
+  }
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with exit code 0.
+    if (err.exitCode === 0) return 0;
+    process.stderr.write(`dkms-abi: ${err.message.replace(/^error: /, '')}\n`);
+    return new UsageError(err.message).exitCode;
+  }
+  if (err instanceof DkmsAbiError) {
+    process.stderr.write(`dkms-abi: ${err.message}\n`);
+    return err.exitCode;
+  }
+  // A bug: still one line by default; the stack only when asked for.
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`dkms-abi: internal error: ${message}\n`);
+  if (process.env['DKMS_ABI_DEBUG'] !== undefined && err instanceof Error)
+    process.stderr.write(`${err.stack}\n`);
+  return exitCodeOf(err);
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}

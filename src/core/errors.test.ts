@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { CommandFailedError, InputError, exitCodeOf, formatCommandFailure, shellQuote } from './errors.js';
+
+describe('errors', () => {
+  it('names the file and line of bad input, exit 2', () => {
+    const e = new InputError('/etc/dkms-abi.conf', 'unknown key "foo"', 7);
+    expect(e.message).toBe('/etc/dkms-abi.conf:7: unknown key "foo"');
+    expect(exitCodeOf(e)).toBe(2);
+  });
+
+  it('formats a failed command on one line with the last stderr line', () => {
+    const msg = formatCommandFailure({
+      argv: ['dkms', 'build', '-m', 'my mod'],
+      exitCode: 10,
+      signal: undefined,
+      stderrTail: 'first\nError! Bad return status\n\n',
+    });
+    expect(msg).toBe("dkms build -m 'my mod' exited with code 10: Error! Bad return status");
+  });
+
+  it('reports signals and maps unknown throwables to 3', () => {
+    const e = new CommandFailedError({
+      argv: ['depmod'],
+      exitCode: undefined,
+      signal: 'SIGKILL',
+      stderrTail: '',
+    });
+    expect(e.message).toBe('depmod was killed by SIGKILL');
+    expect(exitCodeOf(new Error('bug'))).toBe(3);
+  });
+
+  it.each([
+    ['plain', 'plain'],
+    ["it's", `'it'\\''s'`],
+    ['a b', "'a b'"],
+  ])('quotes %s for display', (input, want) => {
+    expect(shellQuote(input)).toBe(want);
+  });
+});

@@ -1,0 +1,87 @@
+// The closed error taxonomy. Each class maps to one exit code of the contract:
+// 2 = bad usage or bad input, 3 = the environment failed. Expected negative answers
+// (ABI broken, module unusable) are values returned by commands (exit 1), never errors.
+
+export type ExitCode = 0 | 1 | 2 | 3;
+
+export abstract class DkmsAbiError extends Error {
+  abstract readonly exitCode: 2 | 3;
+}
+
+/** Bad command-line usage: unknown option, missing argument, malformed M/V. */
+export class UsageError extends DkmsAbiError {
+  readonly exitCode = 2;
+  override name = 'UsageError';
+}
+
+/** A file the user gave us (or the trees hold) is malformed: names the file and, when known, the line. */
+export class InputError extends DkmsAbiError {
+  readonly exitCode = 2;
+  override name = 'InputError';
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    readonly line?: number,
+  ) {
+    super(line === undefined ? `${file}: ${problem}` : `${file}:${line}: ${problem}`);
+  }
+}
+
+/** The machine let us down: a tool is missing or failed, permission, disk, lock. */
+export class EnvironmentError extends DkmsAbiError {
+  readonly exitCode = 3;
+  override name = 'EnvironmentError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(hint === undefined ? message : `${message} (${hint})`);
+  }
+}
+
+export interface CommandFailure {
+  readonly argv: readonly string[];
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  readonly stderrTail: string;
+}
+
+/** A subprocess (dkms, depmod, make, dpkg-deb…) failed. */
+export class CommandFailedError extends EnvironmentError {
+  override name = 'CommandFailedError';
+  constructor(
+    readonly failure: CommandFailure,
+    hint?: string,
+  ) {
+    super(formatCommandFailure(failure), hint);
+  }
+}
+
+/** One line: what ran, how it ended, and the last line it printed on stderr. */
+export function formatCommandFailure(f: CommandFailure): string {
+  const cmd = f.argv.map(shellQuote).join(' ');
+  const how =
+    f.signal !== undefined
+      ? `was killed by ${f.signal}`
+      : `exited with code ${String(f.exitCode ?? 'unknown')}`;
+  const last = lastLine(f.stderrTail);
+  return last === '' ? `${cmd} ${how}` : `${cmd} ${how}: ${last}`;
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i];
+    if (l !== undefined && l !== '') return l;
+  }
+  return '';
+}
+
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Exit code for anything thrown: our errors carry theirs; anything else is a bug, reported as 3. */
+export function exitCodeOf(err: unknown): 2 | 3 {
+  return err instanceof DkmsAbiError ? err.exitCode : 3;
+}
