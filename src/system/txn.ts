@@ -1,0 +1,357 @@
+// Applies a Plan all-or-nothing. Every write is staged next to its destination (same
+// filesystem), fsync'd, then renamed into place; what it replaces is kept aside until the
+// commit. A journal describing the plan is written first, so a run killed at any point
+// leaves enough for the next run (recoverJournals) to roll the change back.
+//
+// Temporary names: <dir>/.dkms-abi.<txid>.<i>.{new,old,gone}
+import { randomBytes } from 'node:crypto';
+import {
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
+import path from 'node:path';
+import { EnvironmentError } from '../core/errors.js';
+import type { Operation, Plan } from '../core/plan.js';
+import { isInsideRoot } from './rootfs.js';
+
+export interface ApplyOptions {
+  readonly root: string;
+  readonly journalDir: string;
+  /** Regenerates modules.dep for these kernels; a failure rolls the plan back. */
+  readonly depmod?: (kernels: readonly string[]) => Promise<void>;
+}
+
+/** What the journal remembers per operation to undo it. */
+interface JournalEntry {
+  readonly op: Operation['op'];
+  readonly path: string;
+  readonly from?: string;
+  readonly target?: string;
+  /** State of `path` before the plan: absent, a symlink (with target), or present. */
+  readonly before: { kind: 'absent' } | { kind: 'symlink'; target: string } | { kind: 'present' };
+}
+
+interface Journal {
+  readonly id: string;
+  readonly description: string;
+  readonly entries: readonly JournalEntry[];
+  readonly depmod: readonly string[];
+}
+
+export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
+  if (plan.operations.length === 0 && plan.depmod.length === 0) return;
+  const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  for (const o of plan.operations) await assertInsideRoot(opts.root, o);
+  const entries: JournalEntry[] = [];
+  for (const o of plan.operations) entries.push(await journalEntry(o, entries));
+  const journal: Journal = { id, description: plan.description, entries, depmod: plan.depmod };
+  const dir = path.join(opts.journalDir, id);
+  await mkdir(dir, { recursive: true });
+  await writeDurable(path.join(dir, 'plan.json'), JSON.stringify(journal, null, 1));
+  await fsyncDir(opts.journalDir);
+
+  let step = 0;
+  try {
+    for (const [i, o] of plan.operations.entries()) {
+      await faultPoint(step++);
+      await execute(o, id, i);
+    }
+    await faultPoint(step++);
+    if (opts.depmod !== undefined && plan.depmod.length > 0) await opts.depmod(plan.depmod);
+    await faultPoint(step++);
+  } catch (err) {
+    await rollback(journal, dir);
+    throw err;
+  }
+  await writeDurable(path.join(dir, 'committed'), '');
+  await faultPoint(step++);
+  await cleanup(journal, dir);
+}
+
+/** Finishes or rolls back journals left by runs that died. Returns kernels needing depmod. */
+export async function recoverJournals(
+  journalDir: string,
+): Promise<{ rolledBack: string[]; finished: string[]; depmod: string[] }> {
+  const result = { rolledBack: [] as string[], finished: [] as string[], depmod: [] as string[] };
+  let ids: string[];
+  try {
+    ids = (await readdir(journalDir)).sort();
+  } catch {
+    return result;
+  }
+  for (const id of ids) {
+    const dir = path.join(journalDir, id);
+    let journal: Journal;
+    try {
+      journal = JSON.parse(await readFile(path.join(dir, 'plan.json'), 'utf8')) as Journal;
+    } catch {
+      // Died before the journal was durable: nothing live was touched yet.
+      await rm(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (await exists(path.join(dir, 'committed'))) {
+      await cleanup(journal, dir);
+      result.finished.push(journal.description);
+    } else {
+      await rollback(journal, dir);
+      result.rolledBack.push(journal.description);
+    }
+    result.depmod.push(...journal.depmod);
+  }
+  result.depmod = [...new Set(result.depmod)];
+  return result;
+}
+
+export async function pendingJournals(journalDir: string): Promise<string[]> {
+  try {
+    return (await readdir(journalDir)).sort();
+  } catch {
+    return [];
+  }
+}
+
+async function journalEntry(o: Operation, earlier: readonly JournalEntry[]): Promise<JournalEntry> {
+  // A path an earlier operation of this plan touched is in the state that operation left.
+  const last = earlier.findLast((e) => e.path === o.path || e.from === o.path);
+  const before = last !== undefined ? stateAfter(last, o.path) : await stateOf(o.path);
+  return {
+    op: o.op,
+    path: o.path,
+    ...(o.op === 'rename' || o.op === 'copy' ? { from: o.from } : {}),
+    ...(o.op === 'symlink' ? { target: o.target } : {}),
+    before,
+  };
+}
+
+function stateAfter(e: JournalEntry, p: string): JournalEntry['before'] {
+  if (e.from === p && e.path !== p) return { kind: 'absent' }; // moved away
+  switch (e.op) {
+    case 'remove':
+      return { kind: 'absent' };
+    case 'symlink':
+      return { kind: 'symlink', target: e.target ?? '' };
+    default:
+      return { kind: 'present' };
+  }
+}
+
+async function stateOf(p: string): Promise<JournalEntry['before']> {
+  try {
+    const st = await lstat(p);
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) };
+    return { kind: 'present' };
+  } catch {
+    return { kind: 'absent' };
+  }
+}
+
+async function stage(o: Extract<Operation, { op: 'write' | 'copy' }>, tmp: string): Promise<void> {
+  await rm(tmp, { force: true });
+  if (o.op === 'write') {
+    const fh = await open(tmp, 'wx', o.mode ?? 0o644);
+    try {
+      await fh.writeFile(o.data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } else {
+    await copyFile(o.from, tmp);
+    const fh = await open(tmp, 'r+');
+    try {
+      if (o.mode !== undefined) await fh.chmod(o.mode);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+async function execute(o: Operation, id: string, i: number): Promise<void> {
+  const dir = path.dirname(o.path);
+  switch (o.op) {
+    case 'mkdir':
+      await mkdir(o.path);
+      break;
+    case 'write':
+    case 'copy':
+      // Staged in the destination's directory (which an earlier mkdir may have created).
+      await stage(o, tmpName(o.path, id, i, 'new'));
+      if (await exists(o.path)) await link(o.path, tmpName(o.path, id, i, 'old'));
+      await rename(tmpName(o.path, id, i, 'new'), o.path);
+      break;
+    case 'symlink': {
+      // A symlink is retargeted atomically by renaming a new link over it.
+      const tmp = tmpName(o.path, id, i, 'new');
+      await rm(tmp, { force: true });
+      await symlink(o.target, tmp);
+      await rename(tmp, o.path);
+      break;
+    }
+    case 'rename':
+      await rename(o.from, o.path);
+      await fsyncDir(path.dirname(o.from));
+      break;
+    case 'remove':
+      await rename(o.path, tmpName(o.path, id, i, 'gone'));
+      break;
+  }
+  await fsyncDir(dir);
+}
+
+/** Undo in reverse order; each undo checks the live state, so it is safe to repeat. */
+async function rollback(journal: Journal, dir: string): Promise<void> {
+  for (let i = journal.entries.length - 1; i >= 0; i--) {
+    const e = journal.entries[i];
+    if (e === undefined) continue;
+    await undo(e, journal.id, i);
+  }
+  await removeTemps(journal);
+  await rm(dir, { recursive: true, force: true });
+}
+
+async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
+  const p = e.path;
+  switch (e.op) {
+    case 'mkdir':
+      if (e.before.kind === 'absent') await rmdir(p).catch(() => undefined);
+      break;
+    case 'write':
+    case 'copy': {
+      const old = tmpName(p, id, i, 'old');
+      if (await exists(old)) await rename(old, p);
+      else if (e.before.kind === 'absent') await rm(p, { force: true });
+      break;
+    }
+    case 'symlink':
+      if (e.before.kind === 'symlink') {
+        const current = await readlink(p).catch(() => undefined);
+        if (current !== e.before.target) {
+          const tmp = tmpName(p, id, i, 'new');
+          await rm(tmp, { force: true });
+          await symlink(e.before.target, tmp);
+          await rename(tmp, p);
+        }
+      } else if (e.before.kind === 'absent') {
+        const st = await lstat(p).catch(() => undefined);
+        if (st?.isSymbolicLink() === true) await unlink(p);
+      }
+      break;
+    case 'rename':
+      if (e.from !== undefined && !(await exists(e.from)) && (await exists(p))) await rename(p, e.from);
+      break;
+    case 'remove': {
+      const gone = tmpName(p, id, i, 'gone');
+      if (await exists(gone)) await rename(gone, p);
+      break;
+    }
+  }
+  await fsyncDir(path.dirname(p)).catch(() => undefined);
+}
+
+async function cleanup(journal: Journal, dir: string): Promise<void> {
+  await removeTemps(journal);
+  await rm(dir, { recursive: true, force: true });
+}
+
+async function removeTemps(journal: Journal): Promise<void> {
+  for (const [i, e] of journal.entries.entries()) {
+    for (const kind of ['new', 'old', 'gone'] as const) {
+      await rm(tmpName(e.path, journal.id, i, kind), { recursive: true, force: true });
+    }
+  }
+}
+
+function tmpName(p: string, id: string, i: number, kind: 'new' | 'old' | 'gone'): string {
+  return path.join(path.dirname(p), `.dkms-abi.${id}.${i}.${kind}`);
+}
+
+/** Refuse to write through a symlink planted to lead outside the root. */
+async function assertInsideRoot(root: string, o: Operation): Promise<void> {
+  const paths = [o.path, ...(o.op === 'rename' ? [o.from] : [])];
+  for (const p of paths) {
+    if (!isInsideRoot(root, p))
+      throw new EnvironmentError(`refusing to change ${p}: outside the root ${root}`);
+    const parent = await realExistingAncestor(path.dirname(p));
+    const realRoot = await realpath(root);
+    if (!isInsideRoot(realRoot, parent)) {
+      throw new EnvironmentError(
+        `refusing to change ${p}: a symlink in its path leads outside the root (${parent})`,
+      );
+    }
+  }
+}
+
+async function realExistingAncestor(p: string): Promise<string> {
+  let cur = p;
+  for (;;) {
+    try {
+      return await realpath(cur);
+    } catch {
+      const up = path.dirname(cur);
+      if (up === cur) return cur;
+      cur = up;
+    }
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function writeDurable(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * Test-only fault injection: DKMS_ABI_FAULT_AT="<step>" kills the process with SIGKILL
+ * when the transaction reaches that step; "<step>:fail" throws instead. Steps count the
+ * operations, then depmod, then the commit mark, then cleanup.
+ */
+async function faultPoint(step: number): Promise<void> {
+  const spec = process.env['DKMS_ABI_FAULT_AT'];
+  if (spec === undefined) return;
+  const [at, how] = spec.split(':');
+  if (Number(at) !== step) return;
+  if (how === 'fail') throw new EnvironmentError(`injected failure at transaction step ${step}`);
+  process.kill(process.pid, 'SIGKILL');
+  await new Promise(() => undefined);
+}
