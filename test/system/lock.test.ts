@@ -63,7 +63,7 @@ describe('root lock', () => {
   it('takes over a lock left by a dead process', async () => {
     const dead = spawnSync('true');
     expect(dead.status).toBe(0);
-    await withLock(lockFile, { timeoutSeconds: 1, command: 'seed' }, async () => undefined);
+    await withLock(lockFile, { timeoutSeconds: 1, command: 'seed' }, () => Promise.resolve());
     await writeFile(
       lockFile,
       JSON.stringify({ pid: dead.pid, start: '1', host: hostname(), command: 'autoinstall', since: 'then' }),

@@ -55,7 +55,11 @@ const noTemps = (snap: Record<string, string>) => Object.keys(snap).filter((k) =
 describe('applyPlan', () => {
   it('applies every operation and leaves no temporary files or journal behind', async () => {
     const ran: string[][] = [];
-    await applyPlan(samplePlan(), { root, journalDir, depmod: async (k) => void ran.push([...k]) });
+    await applyPlan(samplePlan(), {
+      root,
+      journalDir,
+      depmod: (k) => Promise.resolve(void ran.push([...k])),
+    });
     const m = (p: string) => path.join(root, 'lib/modules', p);
     expect(await readFile(m('6.1.0-47-amd64/extra/dkms/hello.ko'), 'utf8')).toBe('built module bytes');
     expect(await readFile(m('6.1.0-50-amd64/extra/vendor.ko'), 'utf8')).toBe('vendor module');
