@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import type { Snapshot, TreeModule } from './snapshot.js';
+import { deriveStatus, formatStatusLine, type Usability } from './status.js';
+
+const amd64_1 = { flavour: 'amd64', abiver: '1' };
+const amd64_2 = { flavour: 'amd64', abiver: '2' };
+const hello: TreeModule = {
+  module: 'hello-abi',
+  version: '1.0',
+  arch: 'x86_64',
+  builtFor: 'k1',
+  files: ['dkms/misc/hello_abi.ko'],
+  newestMtimeMs: 1000,
+};
+
+function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
+  return {
+    kernels: [
+      { kernel: 'k1', abi: amd64_1, extra: 'abi-link', modulesDepMtimeMs: 2000 },
+      { kernel: 'k2', abi: amd64_1, extra: 'abi-link', modulesDepMtimeMs: 500 },
+      { kernel: 'k3', abi: amd64_2, extra: 'abi-link', modulesDepMtimeMs: 2000 },
+    ],
+    dkms: [
+      {
+        module: 'hello-abi',
+        version: '1.0',
+        added: true,
+        builds: [
+          { kernel: 'k1', arch: 'x86_64', kind: 'built', builtFor: 'k1', installed: true },
+          { kernel: 'k2', arch: 'x86_64', kind: 'abi-link', builtFor: 'k1', installed: true },
+        ],
+      },
+      { module: 'lonely', version: '2.0', added: true, builds: [] },
+    ],
+    trees: [{ abi: amd64_1, modules: [hello] }],
+    ...overrides,
+  };
+}
+
+const usable = (): Usability => ({ usable: true });
+
+describe('deriveStatus', () => {
+  it('reports installed, installed-abi with its source kernel, needs-depmod, and added', () => {
+    const lines = deriveStatus(snapshot(), usable).map(formatStatusLine);
+    expect(lines).toEqual([
+      'hello-abi/1.0, k1, x86_64: installed',
+      'hello-abi/1.0, k2, x86_64: installed-abi (from k1), needs-depmod',
+      'lonely/2.0: added',
+    ]);
+  });
+
+  it('turns an installed module the verdict rejects into abi-mismatch with the reason', () => {
+    const verdict = (_m: TreeModule, k: string): Usability =>
+      k === 'k2' ? { usable: false, reason: 'module_layout: CRC 0x1 != 0x2' } : { usable: true };
+    const entries = deriveStatus(snapshot(), verdict);
+    const k2 = entries.find((e) => e.kernel === 'k2');
+    expect(k2).toMatchObject({
+      state: 'abi-mismatch',
+      reason: 'module_layout: CRC 0x1 != 0x2',
+      builtFor: 'k1',
+    });
+    expect(formatStatusLine(k2!)).toBe(
+      'hello-abi/1.0, k2, x86_64: abi-mismatch (module_layout: CRC 0x1 != 0x2), needs-depmod',
+    );
+  });
+
+  it('shows tree modules on kernels without DKMS bookkeeping, and never on another ABI', () => {
+    const snap = snapshot({
+      dkms: [],
+      kernels: [
+        ...snapshot().kernels,
+        { kernel: 'k4', abi: amd64_1, extra: 'abi-link', modulesDepMtimeMs: 3000 },
+      ],
+    });
+    const lines = deriveStatus(snap, usable).map(formatStatusLine);
+    expect(lines).toEqual([
+      'hello-abi/1.0, k1, x86_64: installed',
+      'hello-abi/1.0, k2, x86_64: installed-abi (from k1), needs-depmod',
+      'hello-abi/1.0, k4, x86_64: installed-abi (from k1)',
+    ]);
+  });
+
+  it('says built when DKMS marks a module installed that is missing from the tree', () => {
+    const entries = deriveStatus(snapshot({ trees: [{ abi: amd64_1, modules: [] }] }), usable);
+    expect(entries.filter((e) => e.kernel !== null).map((e) => e.state)).toEqual(['built', 'built']);
+  });
+
+  it('filters by module, version and kernel', () => {
+    expect(deriveStatus(snapshot(), usable, { kernel: 'k2' }).map(formatStatusLine)).toEqual([
+      'hello-abi/1.0, k2, x86_64: installed-abi (from k1), needs-depmod',
+      'lonely/2.0: added',
+    ]);
+    expect(deriveStatus(snapshot(), usable, { module: 'lonely' })).toHaveLength(1);
+  });
+});
