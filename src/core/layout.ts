@@ -1,0 +1,75 @@
+// Where things live inside a shared ABI tree, as pure path arithmetic.
+//   <tree>/dkms/<location>/<dest-name>.ko            the installed modules (depmod sees these)
+//   <tree>/.dkms-abi/<module>/<version>/manifest.json what dkms-abi installed, for whom it was built
+//   <tree>/.dkms-abi/<module>/<version>/Module.symvers the module's own exports, merged for later builds
+
+export const TREE_META_DIR = '.dkms-abi';
+export const MANIFEST_FILE = 'manifest.json';
+export const SAVED_SYMVERS_FILE = 'Module.symvers';
+
+/**
+ * DKMS's DEST_MODULE_LOCATION starts with /kernel, /updates or /extra (dkms requires it);
+ * inside the shared tree only the part below that matters: "/kernel/drivers/misc" → "drivers/misc".
+ */
+export function treeLocation(destModuleLocation: string): string {
+  const parts = destModuleLocation.split('/').filter((p) => p !== '' && p !== '.');
+  const [first, second] = parts;
+  if (first === 'kernel' || first === 'extra') parts.shift();
+  else if (first === 'updates') parts.splice(0, second === 'dkms' ? 2 : 1);
+  return parts.join('/');
+}
+
+/** Relative path of an installed module inside its tree. */
+export function treeModulePath(destModuleLocation: string, destName: string, suffix: string): string {
+  const loc = treeLocation(destModuleLocation);
+  return ['dkms', ...(loc === '' ? [] : [loc]), `${destName}${suffix}`].join('/');
+}
+
+export function treeMetaDir(module: string, version: string): string {
+  return `${TREE_META_DIR}/${module}/${version}`;
+}
+
+export interface TreeManifest {
+  readonly module: string;
+  readonly version: string;
+  readonly arch: string;
+  /** The kernel the binaries were built for. */
+  readonly builtFor: string;
+  /** Module files relative to the tree. */
+  readonly files: readonly string[];
+}
+
+export function serializeManifest(m: TreeManifest): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}
+
+/** Validates a manifest read from disk; returns a problem string when it is not one. */
+export function parseManifest(text: string): TreeManifest | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  if (typeof v !== 'object' || v === null) return 'not an object';
+  const o = v as Record<string, unknown>;
+  for (const k of ['module', 'version', 'arch', 'builtFor'] as const) {
+    if (typeof o[k] !== 'string' || o[k] === '') return `missing "${k}"`;
+  }
+  if (!Array.isArray(o['files']) || !o['files'].every((f) => typeof f === 'string' && isSafeRelative(f))) {
+    return '"files" must list paths inside the tree';
+  }
+  return {
+    module: o['module'] as string,
+    version: o['version'] as string,
+    arch: o['arch'] as string,
+    builtFor: o['builtFor'] as string,
+    files: o['files'] as string[],
+  };
+}
+
+/** A relative path that stays inside its directory: no "..", no absolute, no NUL. */
+export function isSafeRelative(p: string): boolean {
+  if (p === '' || p.startsWith('/') || p.includes('\0') || p.includes('\n')) return false;
+  return p.split('/').every((c) => c !== '..' && c !== '');
+}
