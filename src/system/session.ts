@@ -1,0 +1,71 @@
+// Every command that changes a root runs inside a session: take the root's lock, finish or
+// roll back whatever a killed run left in the journal, then apply plans atomically with
+// depmod as their last step.
+import { stat } from 'node:fs/promises';
+import { describePlan, type Plan } from '../core/plan.js';
+import type { Context } from './context.js';
+import { depmod } from './depmod.js';
+import { withLock } from './lock.js';
+import { applyPlan, recoverJournals } from './txn.js';
+
+export interface Session {
+  /** Applies a plan all-or-nothing (printing it instead with --dry-run). */
+  apply(plan: Plan): Promise<void>;
+  readonly dryRun: boolean;
+}
+
+export async function withSession<T>(
+  ctx: Context,
+  command: string,
+  fn: (session: Session) => Promise<T>,
+  opts: { dryRun?: boolean } = {},
+): Promise<T> {
+  const { paths, config, out } = ctx;
+  return withLock(
+    paths.lockFile,
+    {
+      timeoutSeconds: config.lockTimeoutSeconds,
+      command,
+      onWait: (owner) =>
+        out.note(
+          owner === undefined
+            ? `waiting for the lock ${paths.lockFile}`
+            : `waiting for the lock held by pid ${owner.pid} (${owner.command})…`,
+        ),
+    },
+    async () => {
+      await recover(ctx);
+      const dryRun = opts.dryRun === true;
+      return fn({
+        dryRun,
+        apply: async (plan) => {
+          if (dryRun) {
+            for (const line of describePlan(plan)) out.note(`would ${line}`);
+            return;
+          }
+          await applyPlan(plan, {
+            root: paths.root,
+            journalDir: paths.journalDir,
+            depmod: (kernels) => depmod(paths, kernels),
+          });
+        },
+      });
+    },
+  );
+}
+
+/** Completes or undoes interrupted changes; must run under the lock. */
+export async function recover(ctx: Context): Promise<{ rolledBack: string[]; finished: string[] }> {
+  const r = await recoverJournals(ctx.paths.journalDir);
+  for (const d of r.rolledBack) ctx.out.note(`rolled back an interrupted change: ${d}`);
+  for (const d of r.finished) ctx.out.note(`finished an interrupted change: ${d}`);
+  // A kernel removed by the interrupted change has nothing left to index.
+  const kernels: string[] = [];
+  for (const k of r.depmod) if (await isDirectory(ctx.paths.kernelDir(k))) kernels.push(k);
+  if (kernels.length > 0) await depmod(ctx.paths, kernels);
+  return r;
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => undefined))?.isDirectory() === true;
+}
