@@ -15,7 +15,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 
-pkgs="dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip time hyperfine"
+pkgs="dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip time hyperfine shellcheck"
 for kver in $ABIS; do
 	pkgs="$pkgs linux-headers-$kver"
 done

@@ -6,7 +6,7 @@ import { makeContext } from './system/context.js';
 import { processOutput } from './system/output.js';
 import type { Dispatch, Wiring } from './cli/wiring.js';
 
-const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [];
+const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [() => import('./cli/hooks.js')];
 
 export async function main(argv: readonly string[]): Promise<void> {
   const out = processOutput();

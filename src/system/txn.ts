@@ -162,6 +162,8 @@ async function stage(o: Extract<Operation, { op: 'write' | 'copy' }>, tmp: strin
   if (o.op === 'write') {
     const fh = await open(tmp, 'wx', o.mode ?? 0o644);
     try {
+      // chmod explicitly: the mode given to open() is filtered by the umask.
+      if (o.mode !== undefined) await fh.chmod(o.mode);
       await fh.writeFile(o.data);
       await fh.sync();
     } finally {
