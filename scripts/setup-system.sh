@@ -15,19 +15,20 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 
-pkgs="dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip time hyperfine shellcheck"
+set -- dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip \
+	time hyperfine shellcheck
 for kver in $ABIS; do
-	pkgs="$pkgs linux-headers-$kver"
+	set -- "$@" "linux-headers-$kver"
 done
 # --no-install-recommends: dkms recommends the meta headers package, which would pull a third ABI.
-apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 
 mkdir -p "$CACHE/debs" "$CACHE/images"
 for kver in $ABIS; do
 	dir="$CACHE/images/$kver"
 	if [ ! -f "$dir/.complete" ]; then
 		(cd "$CACHE/debs" && apt-get download -qq "linux-image-$kver" >/dev/null)
-		deb=$(ls "$CACHE/debs"/linux-image-"$kver"_*.deb | head -n 1)
+		for deb in "$CACHE/debs/linux-image-${kver}_"*.deb; do break; done
 		rm -rf "$dir.tmp"
 		dpkg-deb -x "$deb" "$dir.tmp"
 		rm -rf "$dir"
