@@ -37,8 +37,10 @@ for kver in $ABIS; do
 	fi
 done
 
-# Node dependencies of the project itself.
+# Node dependencies of the project itself. "npm install" rather than "npm ci": this
+# registry's lock files omit other platforms' optional packages (rollup's), which npm ci
+# rejects as out of sync; install still follows the locked versions.
 if [ -f package.json ]; then
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 fi
 echo "setup-system.sh: done (kernels: $ABIS; images in $CACHE/images)"
