@@ -1,0 +1,387 @@
+// A small ELF reader over bytes in memory: just what reading kernel modules needs
+// (header, section headers and names, symbols, relocations). ELF32/ELF64 in either byte
+// order, taken from e_ident. Every offset and size is checked against the buffer before
+// it is used, so corrupt or truncated input ends in an ElfFormatError, never in an
+// out-of-bounds read or a loop bounded by a number the file made up.
+
+/** Malformed ELF data. Carries the problem only: the caller knows the file name. */
+export class ElfFormatError extends Error {
+  override name = 'ElfFormatError';
+  constructor(readonly problem: string) {
+    super(problem);
+  }
+}
+
+export const ET_REL = 1;
+export const EM_386 = 3;
+export const EM_X86_64 = 62;
+
+export const SHT_NULL = 0;
+export const SHT_SYMTAB = 2;
+export const SHT_STRTAB = 3;
+export const SHT_RELA = 4;
+export const SHT_NOBITS = 8;
+export const SHT_REL = 9;
+export const SHT_SYMTAB_SHNDX = 18;
+
+export const SHN_UNDEF = 0;
+export const SHN_LORESERVE = 0xff00;
+export const SHN_ABS = 0xfff1;
+export const SHN_COMMON = 0xfff2;
+export const SHN_XINDEX = 0xffff;
+
+export const STB_LOCAL = 0;
+export const STB_GLOBAL = 1;
+export const STB_WEAK = 2;
+
+export interface ElfSection {
+  readonly index: number;
+  readonly name: string;
+  readonly type: number;
+  readonly flags: bigint;
+  readonly addr: bigint;
+  /** File offset; for SHT_NOBITS not checked (there are no bytes). */
+  readonly offset: number;
+  readonly size: number;
+  readonly link: number;
+  readonly info: number;
+  readonly addralign: bigint;
+  readonly entsize: number;
+}
+
+export interface ElfSymbol {
+  readonly index: number;
+  readonly name: string;
+  readonly value: bigint;
+  readonly size: bigint;
+  readonly bind: number;
+  readonly type: number;
+  readonly other: number;
+  /** Section index, already resolved through SHT_SYMTAB_SHNDX when st_shndx is SHN_XINDEX. */
+  readonly shndx: number;
+  /** st_shndx was a reserved index (SHN_ABS, SHN_COMMON…), not a section. */
+  readonly special: boolean;
+}
+
+export interface ElfRelocation {
+  readonly offset: bigint;
+  readonly type: number;
+  /** Index into the symbol table the relocation section links to. */
+  readonly symbol: number;
+  /** Explicit addend (SHT_RELA); undefined for SHT_REL, whose addend sits in the patched bytes. */
+  readonly addend: bigint | undefined;
+}
+
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+const utf8 = new TextDecoder('utf-8');
+
+/** Bytes to string; ASCII (nearly every symbol name) without the decoder's call overhead. */
+export function decodeString(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 64) {
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if ((bytes[i] as number) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+  }
+  return utf8.decode(bytes.subarray(start, end));
+}
+
+export class ElfFile {
+  readonly bytes: Uint8Array;
+  readonly is64: boolean;
+  readonly littleEndian: boolean;
+  readonly type: number;
+  readonly machine: number;
+  readonly sections: readonly ElfSection[];
+  private readonly view: DataView;
+  private symbolCache: readonly ElfSymbol[] | undefined;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    // Not bytes.buffer alone: a Node Buffer is usually a slice of a shared pool.
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.length < 16 || ELF_MAGIC.some((b, i) => bytes[i] !== b)) {
+      throw new ElfFormatError('not an ELF file (bad magic)');
+    }
+    const cls = bytes[4];
+    const data = bytes[5];
+    if (cls !== 1 && cls !== 2) throw new ElfFormatError(`unknown ELF class ${String(cls)}`);
+    if (data !== 1 && data !== 2) throw new ElfFormatError(`unknown ELF data encoding ${String(data)}`);
+    this.is64 = cls === 2;
+    this.littleEndian = data === 1;
+    const ehsize = this.is64 ? 64 : 52;
+    if (bytes.length < ehsize) throw new ElfFormatError('truncated ELF header');
+    this.type = this.u16(16);
+    this.machine = this.u16(18);
+    this.sections = this.readSections();
+  }
+
+  /** The first section with this name. */
+  section(name: string): ElfSection | undefined {
+    return this.sections.find((s) => s.name === name);
+  }
+
+  /** A section's bytes (empty for SHT_NOBITS); bounds were checked when the headers were read. */
+  sectionData(sec: ElfSection): Uint8Array {
+    if (sec.type === SHT_NOBITS) return new Uint8Array(0);
+    return this.bytes.subarray(sec.offset, sec.offset + sec.size);
+  }
+
+  /** Unsigned integer of `size` bytes at `offset` inside a section, in the file's byte order. */
+  readSectionUint(sec: ElfSection, offset: number, size: 4 | 8): bigint {
+    if (sec.type === SHT_NOBITS || !Number.isSafeInteger(offset) || offset < 0 || offset + size > sec.size) {
+      throw new ElfFormatError(
+        `read of ${String(size)} bytes at ${String(offset)} outside section ${sec.name}`,
+      );
+    }
+    const at = sec.offset + offset;
+    return size === 4 ? BigInt(this.u32(at)) : this.u64(at);
+  }
+
+  /** The NUL-terminated string at `offset` in a section; unterminated is an error. */
+  sectionString(sec: ElfSection, offset: number): string {
+    if (sec.type === SHT_NOBITS || !Number.isSafeInteger(offset) || offset < 0 || offset >= sec.size) {
+      throw new ElfFormatError(`string offset ${String(offset)} outside section ${sec.name}`);
+    }
+    const start = sec.offset + offset;
+    const limit = sec.offset + sec.size;
+    const nul = this.bytes.indexOf(0, start);
+    if (nul < 0 || nul >= limit) throw new ElfFormatError(`unterminated string in section ${sec.name}`);
+    return decodeString(this.bytes, start, nul);
+  }
+
+  /** The section a symbol is defined in; undefined for undefined, absolute and common symbols. */
+  sectionOf(sym: ElfSymbol): ElfSection | undefined {
+    if (sym.shndx === SHN_UNDEF || sym.special) return undefined;
+    return this.sections[sym.shndx];
+  }
+
+  /** The symbol table (SHT_SYMTAB), empty when there is none. */
+  symbols(): readonly ElfSymbol[] {
+    this.symbolCache ??= this.readSymbols();
+    return this.symbolCache;
+  }
+
+  /** The relocations that patch `target`, from every SHT_REL/SHT_RELA section whose sh_info names it. */
+  relocationsFor(target: ElfSection): ElfRelocation[] {
+    const out: ElfRelocation[] = [];
+    for (const sec of this.sections) {
+      if ((sec.type !== SHT_REL && sec.type !== SHT_RELA) || sec.info !== target.index) continue;
+      const rela = sec.type === SHT_RELA;
+      const entsize = this.is64 ? (rela ? 24 : 16) : rela ? 12 : 8;
+      this.checkTable(sec, entsize);
+      const nsyms = this.symbolTableOf(sec).size / (this.is64 ? 24 : 16);
+      for (let at = sec.offset; at < sec.offset + sec.size; at += entsize) {
+        let offset: bigint;
+        let symbol: number;
+        let type: number;
+        let addend: bigint | undefined;
+        if (this.is64) {
+          offset = this.u64(at);
+          symbol = this.u32(at + (this.littleEndian ? 12 : 8));
+          type = this.u32(at + (this.littleEndian ? 8 : 12));
+          addend = rela ? this.view.getBigInt64(at + 16, this.littleEndian) : undefined;
+        } else {
+          offset = BigInt(this.u32(at));
+          const info = this.u32(at + 4);
+          symbol = info >>> 8;
+          type = info & 0xff;
+          addend = rela ? BigInt(this.view.getInt32(at + 8, this.littleEndian)) : undefined;
+        }
+        if (symbol >= nsyms)
+          throw new ElfFormatError(`relocation in ${sec.name} names symbol ${String(symbol)} past the table`);
+        out.push({ offset, type, symbol, addend });
+      }
+    }
+    return out;
+  }
+
+  private readSections(): ElfSection[] {
+    const shoff = this.safe(this.is64 ? this.u64(40) : BigInt(this.u32(32)), 'e_shoff');
+    const shentsize = this.u16(this.is64 ? 58 : 46);
+    let shnum = this.u16(this.is64 ? 60 : 48);
+    let shstrndx = this.u16(this.is64 ? 62 : 50);
+    if (shoff === 0) {
+      if (shnum !== 0) throw new ElfFormatError('section count without a section header table');
+      return [];
+    }
+    const want = this.is64 ? 64 : 40;
+    if (shentsize !== want)
+      throw new ElfFormatError(`e_shentsize ${String(shentsize)}, expected ${String(want)}`);
+    if (shoff > this.bytes.length - want) throw new ElfFormatError('section header table outside the file');
+    // Extended numbering: more than 0xff00 sections put the real count and string
+    // table index in section 0.
+    if (shnum === 0)
+      shnum = this.safe(this.is64 ? this.u64(shoff + 32) : BigInt(this.u32(shoff + 20)), 'section count');
+    if (shstrndx === SHN_XINDEX) shstrndx = this.u32(shoff + (this.is64 ? 40 : 24));
+    if (shnum > (this.bytes.length - shoff) / want)
+      throw new ElfFormatError(`${String(shnum)} section headers do not fit in the file`);
+    const raw: Omit<ElfSection, 'name'>[] = [];
+    const names: number[] = [];
+    for (let i = 0; i < shnum; i++) {
+      const at = shoff + i * want;
+      const h = this.is64
+        ? {
+            type: this.u32(at + 4),
+            flags: this.u64(at + 8),
+            addr: this.u64(at + 16),
+            offset: this.u64(at + 24),
+            size: this.u64(at + 32),
+            link: this.u32(at + 40),
+            info: this.u32(at + 44),
+            addralign: this.u64(at + 48),
+            entsize: this.u64(at + 56),
+          }
+        : {
+            type: this.u32(at + 4),
+            flags: BigInt(this.u32(at + 8)),
+            addr: BigInt(this.u32(at + 12)),
+            offset: BigInt(this.u32(at + 16)),
+            size: BigInt(this.u32(at + 20)),
+            link: this.u32(at + 24),
+            info: this.u32(at + 28),
+            addralign: BigInt(this.u32(at + 32)),
+            entsize: BigInt(this.u32(at + 36)),
+          };
+      names.push(this.u32(at));
+      const offset = this.safe(h.offset, `section ${String(i)} offset`);
+      const size = this.safe(h.size, `section ${String(i)} size`);
+      if (
+        h.type !== SHT_NOBITS &&
+        h.type !== SHT_NULL &&
+        (offset > this.bytes.length || size > this.bytes.length - offset)
+      ) {
+        throw new ElfFormatError(
+          `section ${String(i)} lies outside the file (offset ${String(offset)}, size ${String(size)})`,
+        );
+      }
+      raw.push({
+        index: i,
+        type: h.type,
+        flags: h.flags,
+        addr: h.addr,
+        offset,
+        size,
+        link: h.link,
+        info: h.info,
+        addralign: h.addralign,
+        entsize: this.safe(h.entsize, `section ${String(i)} entsize`),
+      });
+    }
+    if (shnum === 0) return [];
+    const strtab = raw[shstrndx];
+    if (strtab === undefined || strtab.type === SHT_NOBITS || strtab.type === SHT_NULL) {
+      throw new ElfFormatError(`section name table index ${String(shstrndx)} is not a section with data`);
+    }
+    const strSec = { ...strtab, name: '.shstrtab' };
+    return raw.map((h, i) => ({ ...h, name: this.sectionString(strSec, names[i] ?? 0) }));
+  }
+
+  private readSymbols(): ElfSymbol[] {
+    const symtab = this.sections.find((s) => s.type === SHT_SYMTAB);
+    if (symtab === undefined) return [];
+    const entsize = this.is64 ? 24 : 16;
+    this.checkTable(symtab, entsize);
+    const strtab = this.sections[symtab.link];
+    if (strtab === undefined || strtab.type !== SHT_STRTAB) {
+      throw new ElfFormatError(`symbol table links to section ${String(symtab.link)}, not a string table`);
+    }
+    const count = symtab.size / entsize;
+    const xindex = this.sections.find((s) => s.type === SHT_SYMTAB_SHNDX && s.link === symtab.index);
+    if (xindex !== undefined && xindex.size < count * 4)
+      throw new ElfFormatError('SHT_SYMTAB_SHNDX table too short');
+    const strStart = strtab.offset;
+    const strEnd = strtab.offset + strtab.size;
+    const out: ElfSymbol[] = new Array<ElfSymbol>(count);
+    for (let i = 0; i < count; i++) {
+      const at = symtab.offset + i * entsize;
+      const nameOff = this.u32(at);
+      let info: number, other: number, shndx: number, value: bigint, size: bigint;
+      if (this.is64) {
+        info = this.bytes[at + 4] as number;
+        other = this.bytes[at + 5] as number;
+        shndx = this.u16(at + 6);
+        value = this.u64(at + 8);
+        size = this.u64(at + 16);
+      } else {
+        value = BigInt(this.u32(at + 4));
+        size = BigInt(this.u32(at + 8));
+        info = this.bytes[at + 12] as number;
+        other = this.bytes[at + 13] as number;
+        shndx = this.u16(at + 14);
+      }
+      let special = shndx >= SHN_LORESERVE;
+      if (shndx === SHN_XINDEX && xindex !== undefined) {
+        shndx = this.u32(xindex.offset + i * 4);
+        special = false;
+      }
+      if (nameOff >= strtab.size)
+        throw new ElfFormatError(`symbol ${String(i)} name offset outside the string table`);
+      const nul = this.bytes.indexOf(0, strStart + nameOff);
+      if (nul < 0 || nul >= strEnd) throw new ElfFormatError(`symbol ${String(i)} name unterminated`);
+      out[i] = {
+        index: i,
+        name: decodeString(this.bytes, strStart + nameOff, nul),
+        value,
+        size,
+        bind: info >> 4,
+        type: info & 0xf,
+        other,
+        shndx,
+        special,
+      };
+    }
+    return out;
+  }
+
+  private symbolTableOf(rel: ElfSection): ElfSection {
+    const symtab = this.sections[rel.link];
+    if (symtab === undefined || symtab.type !== SHT_SYMTAB) {
+      throw new ElfFormatError(
+        `relocation section ${rel.name} links to section ${String(rel.link)}, not a symbol table`,
+      );
+    }
+    this.checkTable(symtab, this.is64 ? 24 : 16);
+    return symtab;
+  }
+
+  /** A table section must hold whole entries of the size the ELF class dictates. */
+  private checkTable(sec: ElfSection, entsize: number): void {
+    if (sec.type === SHT_NOBITS) throw new ElfFormatError(`table section ${sec.name} has no data`);
+    if (sec.entsize !== entsize) {
+      throw new ElfFormatError(
+        `section ${sec.name} has entry size ${String(sec.entsize)}, expected ${String(entsize)}`,
+      );
+    }
+    if (sec.size % entsize !== 0)
+      throw new ElfFormatError(`section ${sec.name} size is not a multiple of its entry size`);
+  }
+
+  private safe(v: bigint, what: string): number {
+    if (v > MAX_SAFE) throw new ElfFormatError(`${what} is implausibly large (${v.toString()})`);
+    return Number(v);
+  }
+
+  private u16(at: number): number {
+    return this.view.getUint16(at, this.littleEndian);
+  }
+
+  private u32(at: number): number {
+    return this.view.getUint32(at, this.littleEndian);
+  }
+
+  private u64(at: number): bigint {
+    return this.view.getBigUint64(at, this.littleEndian);
+  }
+}
+
+/** Parse the ELF headers of `bytes`; throws ElfFormatError on anything malformed. */
+export function parseElf(bytes: Uint8Array): ElfFile {
+  return new ElfFile(bytes);
+}
