@@ -1,0 +1,122 @@
+// What dkms-abi needs to know about one kernel module (.ko), read from its bytes:
+// .modinfo, the CRCs it requires (__versions), the symbols it imports, the symbols it
+// exports with their CRCs, the size of its struct module and its signature. Pure: the
+// bytes come from src/system/ko-file.ts (which also decompresses).
+import { ElfFormatError, ET_REL, STB_GLOBAL, STB_WEAK, parseElf } from './elf.js';
+import type { ElfFile } from './elf.js';
+import { exportsFromKsymtab, exportsFromSymbols } from './ko-exports.js';
+import type { ExportedSymbol } from './ko-exports.js';
+import { parseModinfo } from './ko-modinfo.js';
+import type { Modinfo } from './ko-modinfo.js';
+import { splitSignature } from './ko-signature.js';
+import type { ModuleSignature } from './ko-signature.js';
+import { readModVersions } from './ko-versions.js';
+import type { ModVersion } from './ko-versions.js';
+
+export type { ExportedSymbol, ExportType } from './ko-exports.js';
+export type { Modinfo, ModinfoRecord } from './ko-modinfo.js';
+export { modinfoValues } from './ko-modinfo.js';
+export type { ModuleSignature } from './ko-signature.js';
+export type { ModVersion } from './ko-versions.js';
+export { formatModVersionCrc } from './ko-versions.js';
+
+export interface ImportedSymbol {
+  readonly name: string;
+  /** A weak reference: modpost gives it a __versions entry only if some module exports it. */
+  readonly weak: boolean;
+}
+
+export interface KernelModuleInfo {
+  readonly elfClass: 32 | 64;
+  readonly littleEndian: boolean;
+  /** e_machine (62 = x86_64). */
+  readonly machine: number;
+  readonly modinfo: Modinfo;
+  /** __versions in section order; null when the module has no such section (built without modversions). */
+  readonly versions: readonly ModVersion[] | null;
+  /**
+   * Undefined global and weak symbols, in symbol-table order: what the module imports.
+   * Like modpost's list (scripts/mod/modpost.c, handle_symbol + ignore_undef_symbol) it
+   * leaves out __this_module and _GLOBAL_OFFSET_TABLE_ (and the register save/restore
+   * helpers of PPC, PPC64 and s390 that the final link supplies). module_layout, which
+   * modpost adds to __versions without any symbol, is not here.
+   */
+  readonly imports: readonly ImportedSymbol[];
+  /** Own exports, in the order modpost lists them in Module.symvers. */
+  readonly exports: readonly ExportedSymbol[];
+  /** Size of .gnu.linkonce.this_module (sizeof(struct module) of the build); null when absent. */
+  readonly thisModuleSize: number | null;
+  /** The appended signature; null for an unsigned module. */
+  readonly signature: ModuleSignature | null;
+}
+
+const EM_PPC = 20;
+const EM_PPC64 = 21;
+const EM_S390 = 22;
+
+/** Read a module; throws ElfFormatError (the caller names the file) on malformed input. */
+export function readKernelModule(bytes: Uint8Array): KernelModuleInfo {
+  const { elf: image, signature } = splitSignature(bytes);
+  const elf = parseElf(image);
+  if (elf.type !== ET_REL) throw new ElfFormatError(`not a relocatable object (e_type ${String(elf.type)})`);
+  // No .modinfo is no vermagic: a verdict for the caller to give, not a malformed file.
+  const modinfoSec = elf.section('.modinfo');
+  const versionsSec = elf.section('__versions');
+  const thisModule = elf.section('.gnu.linkonce.this_module');
+  return {
+    elfClass: elf.is64 ? 64 : 32,
+    littleEndian: elf.littleEndian,
+    machine: elf.machine,
+    modinfo: parseModinfo(modinfoSec === undefined ? new Uint8Array(0) : elf.sectionData(modinfoSec)),
+    versions: versionsSec === undefined ? null : readModVersions(elf, versionsSec),
+    imports: importsOf(elf),
+    exports: exportsOf(elf),
+    thisModuleSize: thisModule === undefined ? null : thisModule.size,
+    signature,
+  };
+}
+
+function importsOf(elf: ElfFile): ImportedSymbol[] {
+  const out: ImportedSymbol[] = [];
+  for (const sym of elf.symbols()) {
+    if (sym.shndx !== 0 || sym.special || sym.name === '') continue;
+    if (sym.bind !== STB_GLOBAL && sym.bind !== STB_WEAK) continue;
+    if (ignoredUndefined(elf.machine, sym.name)) continue;
+    out.push({ name: sym.name, weak: sym.bind === STB_WEAK });
+  }
+  return out;
+}
+
+function ignoredUndefined(machine: number, name: string): boolean {
+  if (name === '__this_module' || name === '_GLOBAL_OFFSET_TABLE_') return true;
+  const starts = (...prefixes: string[]): boolean => prefixes.some((p) => name.startsWith(p));
+  if (machine === EM_PPC)
+    return starts('_restgpr_', '_savegpr_', '_rest32gpr_', '_save32gpr_', '_restvr_', '_savevr_');
+  if (machine === EM_PPC64)
+    return starts('_restgpr0_', '_savegpr0_', '_restvr_', '_savevr_') || name === '.TOC.';
+  if (machine === EM_S390) return starts('__s390_indirect_jump_r');
+  return false;
+}
+
+/** Symbols give kbuild's order; a module stripped of its local symbols still has the sections. */
+function exportsOf(elf: ElfFile): ExportedSymbol[] {
+  const fromSymbols = exportsFromSymbols(elf);
+  if (fromSymbols.length > 0) return fromSymbols;
+  const tables = ['__ksymtab', '__ksymtab_gpl'].map((n) => elf.section(n)?.size ?? 0);
+  if (tables.every((size) => size === 0)) return [];
+  const fromTables = exportsFromKsymtab(elf);
+  if (fromTables === undefined) {
+    throw new ElfFormatError(
+      `exports in __ksymtab without __ksymtab_* symbols, in a layout not understood (machine ${String(elf.machine)})`,
+    );
+  }
+  return fromTables;
+}
+
+/** The module's own Module.symvers lines (no trailing newline), as modpost's write_dump prints them. */
+export function symversLinesFor(info: Pick<KernelModuleInfo, 'exports'>, modulePath: string): string[] {
+  return info.exports.map(
+    (e) =>
+      `0x${(e.crc ?? 0).toString(16).padStart(8, '0')}\t${e.symbol}\t${modulePath}\t${e.exportType}\t${e.namespace}`,
+  );
+}
