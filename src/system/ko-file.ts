@@ -1,0 +1,111 @@
+// Reads a kernel module file from disk: plain .ko, or compressed with gzip, xz or zstd
+// (what kmod accepts as .ko.gz/.ko.xz/.ko.zst), recognised by magic bytes rather than by
+// name. Decompression happens in-process (node:zlib, xz-decompress's wasm, fzstd): no
+// external tool, no shell. Problems name the file: InputError for a missing or malformed
+// module (exit 2), EnvironmentError when the disk lets us down (exit 3).
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { decompress as zstdDecompress } from 'fzstd';
+import xzDecompress from 'xz-decompress';
+import { ElfFormatError } from '../core/elf.js';
+import { EnvironmentError, InputError } from '../core/errors.js';
+import { readKernelModule } from '../core/ko.js';
+import type { KernelModuleInfo } from '../core/ko.js';
+
+export type ModuleCompression = 'none' | 'gzip' | 'xz' | 'zstd';
+
+/** Far above any real module (the biggest Debian 6.1 .ko is ~20 MiB): a bound for corrupt or hostile input. */
+const MAX_MODULE_BYTES = 1 << 30;
+
+const MAGICS: readonly (readonly [ModuleCompression, readonly number[]])[] = [
+  ['gzip', [0x1f, 0x8b]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['none', [0x7f, 0x45, 0x4c, 0x46]],
+];
+
+export function detectCompression(bytes: Uint8Array): ModuleCompression | undefined {
+  for (const [kind, magic] of MAGICS) {
+    if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) return kind;
+  }
+  return undefined;
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/** The module's uncompressed bytes. */
+export async function readModuleBytes(file: string): Promise<Uint8Array> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(file);
+  } catch (err) {
+    throw readError(file, err);
+  }
+  const kind = detectCompression(raw);
+  if (kind === undefined)
+    throw new InputError(file, 'not a kernel module: neither ELF nor gzip, xz or zstd data');
+  if (kind === 'none') return raw;
+  let out: Uint8Array;
+  try {
+    out = await decompressModule(kind, raw);
+  } catch (err) {
+    throw new InputError(file, `corrupt ${kind} data: ${messageOf(err)}`);
+  }
+  if (detectCompression(out) !== 'none')
+    throw new InputError(file, `${kind} data does not hold an ELF object`);
+  return out;
+}
+
+/** Read and parse a module file; every failure names the file. */
+export async function readKernelModuleFile(file: string): Promise<KernelModuleInfo> {
+  const bytes = await readModuleBytes(file);
+  try {
+    return readKernelModule(bytes);
+  } catch (err) {
+    if (err instanceof ElfFormatError) throw new InputError(file, err.problem);
+    throw err;
+  }
+}
+
+async function decompressModule(
+  kind: Exclude<ModuleCompression, 'none'>,
+  raw: Uint8Array,
+): Promise<Uint8Array> {
+  switch (kind) {
+    case 'gzip':
+      return await gunzipAsync(raw, { maxOutputLength: MAX_MODULE_BYTES });
+    case 'zstd':
+      return zstdDecompress(raw);
+    case 'xz':
+      return await unxz(raw);
+  }
+}
+
+async function unxz(raw: Uint8Array): Promise<Uint8Array> {
+  const reader = new xzDecompress.XzReadableStream(new Blob([raw]).stream()).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_MODULE_BYTES) {
+      await reader.cancel();
+      throw new Error(`expands beyond ${String(MAX_MODULE_BYTES)} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function readError(file: string, err: unknown): Error {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new InputError(file, 'no such file');
+  if (code === 'EISDIR') return new InputError(file, 'is a directory, not a module');
+  return new EnvironmentError(`cannot read ${file}: ${messageOf(err)}`);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
