@@ -29,6 +29,7 @@ export interface ExportedSymbol {
 const KSYMTAB = '__ksymtab_';
 const KSTRTABNS = '__kstrtabns_';
 const CRC = '__crc_';
+const STT_SECTION = 3;
 
 /** Export type from the section holding __ksymtab_<sym>: the .ko's merged name or the .o's input name. */
 function exportTypeOf(sectionName: string): ExportType | undefined {
@@ -52,6 +53,7 @@ export function exportsFromSymbols(elf: ElfFile): ExportedSymbol[] {
   for (const sym of elf.symbols()) {
     const name = sym.name;
     if (name.charCodeAt(0) !== 0x5f || name.charCodeAt(1) !== 0x5f) continue; // fast reject: not "__"
+    if (sym.type === STT_SECTION) continue; // a toolchain naming its section symbols must not export "gpl"
     if (name.startsWith(KSYMTAB)) {
       const sec = elf.sectionOf(sym);
       const exportType = sec === undefined ? undefined : exportTypeOf(sec.name);
