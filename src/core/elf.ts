@@ -222,65 +222,60 @@ export class ElfFile {
     if (shstrndx === SHN_XINDEX) shstrndx = this.u32(shoff + (this.is64 ? 40 : 24));
     if (shnum > (this.bytes.length - shoff) / want)
       throw new ElfFormatError(`${String(shnum)} section headers do not fit in the file`);
-    const raw: Omit<ElfSection, 'name'>[] = [];
-    const names: number[] = [];
-    for (let i = 0; i < shnum; i++) {
-      const at = shoff + i * want;
-      const h = this.is64
-        ? {
-            type: this.u32(at + 4),
-            flags: this.u64(at + 8),
-            addr: this.u64(at + 16),
-            offset: this.u64(at + 24),
-            size: this.u64(at + 32),
-            link: this.u32(at + 40),
-            info: this.u32(at + 44),
-            addralign: this.u64(at + 48),
-            entsize: this.u64(at + 56),
-          }
-        : {
-            type: this.u32(at + 4),
-            flags: BigInt(this.u32(at + 8)),
-            addr: BigInt(this.u32(at + 12)),
-            offset: BigInt(this.u32(at + 16)),
-            size: BigInt(this.u32(at + 20)),
-            link: this.u32(at + 24),
-            info: this.u32(at + 28),
-            addralign: BigInt(this.u32(at + 32)),
-            entsize: BigInt(this.u32(at + 36)),
-          };
-      names.push(this.u32(at));
-      const offset = this.safe(h.offset, `section ${String(i)} offset`);
-      const size = this.safe(h.size, `section ${String(i)} size`);
-      if (
-        h.type !== SHT_NOBITS &&
-        h.type !== SHT_NULL &&
-        (offset > this.bytes.length || size > this.bytes.length - offset)
-      ) {
-        throw new ElfFormatError(
-          `section ${String(i)} lies outside the file (offset ${String(offset)}, size ${String(size)})`,
-        );
-      }
-      raw.push({
-        index: i,
-        type: h.type,
-        flags: h.flags,
-        addr: h.addr,
-        offset,
-        size,
-        link: h.link,
-        info: h.info,
-        addralign: h.addralign,
-        entsize: this.safe(h.entsize, `section ${String(i)} entsize`),
-      });
-    }
     if (shnum === 0) return [];
-    const strtab = raw[shstrndx];
-    if (strtab === undefined || strtab.type === SHT_NOBITS || strtab.type === SHT_NULL) {
+    if (shstrndx >= shnum)
+      throw new ElfFormatError(`section name table index ${String(shstrndx)} is out of range`);
+    const sections: ElfSection[] = [];
+    // The name table first: every other header's name is looked up in it.
+    const strtab = this.sectionHeader(shoff + shstrndx * want, shstrndx, '');
+    if (strtab.type === SHT_NOBITS || strtab.type === SHT_NULL) {
       throw new ElfFormatError(`section name table index ${String(shstrndx)} is not a section with data`);
     }
-    const strSec = { ...strtab, name: '.shstrtab' };
-    return raw.map((h, i) => ({ ...h, name: this.sectionString(strSec, names[i] ?? 0) }));
+    for (let i = 0; i < shnum; i++) {
+      const at = shoff + i * want;
+      sections.push(this.sectionHeader(at, i, this.sectionString(strtab, this.u32(at))));
+    }
+    return sections;
+  }
+
+  private sectionHeader(at: number, index: number, name: string): ElfSection {
+    const h: ElfSection = this.is64
+      ? {
+          index,
+          name,
+          type: this.u32(at + 4),
+          flags: this.u64(at + 8),
+          addr: this.u64(at + 16),
+          offset: this.u64n(at + 24, 'offset', index),
+          size: this.u64n(at + 32, 'size', index),
+          link: this.u32(at + 40),
+          info: this.u32(at + 44),
+          addralign: this.u64(at + 48),
+          entsize: this.u64n(at + 56, 'entsize', index),
+        }
+      : {
+          index,
+          name,
+          type: this.u32(at + 4),
+          flags: BigInt(this.u32(at + 8)),
+          addr: BigInt(this.u32(at + 12)),
+          offset: this.u32(at + 16),
+          size: this.u32(at + 20),
+          link: this.u32(at + 24),
+          info: this.u32(at + 28),
+          addralign: BigInt(this.u32(at + 32)),
+          entsize: this.u32(at + 36),
+        };
+    if (
+      h.type !== SHT_NOBITS &&
+      h.type !== SHT_NULL &&
+      (h.offset > this.bytes.length || h.size > this.bytes.length - h.offset)
+    ) {
+      throw new ElfFormatError(
+        `section ${String(index)} lies outside the file (offset ${String(h.offset)}, size ${String(h.size)})`,
+      );
+    }
+    return h;
   }
 
   private readSymbols(): ElfSymbol[] {
@@ -374,6 +369,14 @@ export class ElfFile {
 
   private u32(at: number): number {
     return this.view.getUint32(at, this.littleEndian);
+  }
+
+  /** A 64-bit offset or size as a number; beyond 2^53 no file can hold it. */
+  private u64n(at: number, what: string, index: number): number {
+    const hi = this.u32(at + (this.littleEndian ? 4 : 0));
+    const lo = this.u32(at + (this.littleEndian ? 0 : 4));
+    if (hi > 0x1fffff) throw new ElfFormatError(`section ${String(index)} ${what} is implausibly large`);
+    return hi * 0x100000000 + lo;
   }
 
   private u64(at: number): bigint {
