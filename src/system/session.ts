@@ -14,11 +14,22 @@ export interface Session {
   readonly dryRun: boolean;
 }
 
+export interface SessionOptions {
+  readonly dryRun?: boolean;
+  /**
+   * Collect the kernels plans name for depmod and run depmod once per kernel when the
+   * session ends (autoinstall, kernel add), instead of after each plan. A crash before
+   * that leaves committed modules newer than modules.dep: status says needs-depmod and
+   * the next autoinstall runs the depmod.
+   */
+  readonly batchDepmod?: boolean;
+}
+
 export async function withSession<T>(
   ctx: Context,
   command: string,
   fn: (session: Session) => Promise<T>,
-  opts: { dryRun?: boolean } = {},
+  opts: SessionOptions = {},
 ): Promise<T> {
   const { paths, config, out } = ctx;
   return withLock(
@@ -36,20 +47,26 @@ export async function withSession<T>(
     async () => {
       await recover(ctx);
       const dryRun = opts.dryRun === true;
-      return fn({
+      const pending = new Set<string>();
+      const result = await fn({
         dryRun,
         apply: async (plan) => {
           if (dryRun) {
             for (const line of describePlan(plan)) out.note(`would ${line}`);
             return;
           }
-          await applyPlan(plan, {
+          if (opts.batchDepmod === true) for (const k of plan.depmod) pending.add(k);
+          await applyPlan(opts.batchDepmod === true ? { ...plan, depmod: [] } : plan, {
             root: paths.root,
             journalDir: paths.journalDir,
             depmod: (kernels) => depmod(paths, kernels),
           });
         },
       });
+      const kernels: string[] = [];
+      for (const k of pending) if (await isDirectory(paths.kernelDir(k))) kernels.push(k);
+      await depmod(paths, kernels);
+      return result;
     },
   );
 }

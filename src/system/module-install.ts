@@ -1,0 +1,196 @@
+// Plans installing a DKMS-built module version into a shared ABI tree: its binaries, its
+// saved Module.symvers and manifest, DKMS's own "installed" bookkeeping for every kernel of
+// the tree the verdict accepts (so stock `dkms status` and `dkms autoinstall` agree), and
+// the removal of stale copies dkms left in updates/dkms that depmod would rank first.
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { AbiId } from '../core/abi-id.js';
+import {
+  MANIFEST_FILE,
+  SAVED_SYMVERS_FILE,
+  isSafeRelative,
+  serializeManifest,
+  treeMetaDir,
+} from '../core/layout.js';
+import { EnvironmentError } from '../core/errors.js';
+import type { TreeModule } from '../core/snapshot.js';
+import type { Paths } from './paths.js';
+import { linkTarget, type PlanBuilder } from './plan-helpers.js';
+
+/** A module binary to place in the tree: where it goes (relative) and where it is now. */
+export interface TreeFile {
+  readonly rel: string;
+  readonly host: string;
+}
+
+export interface InstallRequest {
+  readonly module: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly builtFor: string;
+  readonly abi: AbiId;
+  readonly files: readonly TreeFile[];
+  /** The module's own exports, as Module.symvers text (may be empty). */
+  readonly symvers: string;
+  /** Kernels of the tree on which the verdict accepts the module: marked installed for DKMS. */
+  readonly kernels: readonly string[];
+  /** The same module already in the tree (any version): replaced. */
+  readonly previous: TreeModule | undefined;
+  /** Whether to write DKMS bookkeeping (false for modules that came without DKMS). */
+  readonly dkmsBookkeeping: boolean;
+}
+
+export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanBuilder): Promise<void> {
+  const tree = paths.abiTree(req.abi.flavour, req.abi.abiver);
+  const rels = req.files.map((f) => f.rel);
+  for (const rel of rels) {
+    if (!isSafeRelative(rel)) throw new EnvironmentError(`refusing to install ${rel}: it leaves the tree`);
+  }
+  if (req.previous !== undefined) {
+    // Another version's DKMS entries for the tree's kernels go with it; the same version keeps them.
+    const unmark = req.previous.version === req.version ? [] : req.kernels;
+    await planRemoveFromTree(paths, req.abi, req.previous, plan, new Set(rels), unmark);
+  }
+  for (const [i, f] of req.files.entries()) {
+    await plan.add({ op: 'copy', path: path.join(tree, rels[i] ?? ''), from: f.host, mode: 0o644 });
+  }
+  const meta = path.join(tree, treeMetaDir(req.module, req.version));
+  await plan.add({ op: 'write', path: path.join(meta, SAVED_SYMVERS_FILE), data: Buffer.from(req.symvers) });
+  const manifest = {
+    module: req.module,
+    version: req.version,
+    arch: req.arch,
+    builtFor: req.builtFor,
+    files: rels,
+  };
+  await plan.add({
+    op: 'write',
+    path: path.join(meta, MANIFEST_FILE),
+    data: Buffer.from(serializeManifest(manifest)),
+  });
+
+  for (const kernel of req.kernels) {
+    await planLinkKernel(paths, { ...manifest, dkmsBookkeeping: req.dkmsBookkeeping }, kernel, plan);
+  }
+}
+
+export interface LinkRequest {
+  readonly module: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly builtFor: string;
+  /** Module files relative to the tree. */
+  readonly files: readonly string[];
+  readonly dkmsBookkeeping: boolean;
+}
+
+/**
+ * Makes a module already in (or being added to) a tree count as installed on one of the
+ * tree's kernels: DKMS's bookkeeping, and no stale updates/dkms copy shadowing it.
+ */
+export async function planLinkKernel(
+  paths: Paths,
+  req: LinkRequest,
+  kernel: string,
+  plan: PlanBuilder,
+): Promise<void> {
+  if (req.dkmsBookkeeping) await planMarkInstalled(paths, req, kernel, plan);
+  for (const rel of req.files) await planRemoveStale(paths, kernel, moduleBaseName(rel), plan);
+}
+
+/** "dkms/misc/hello_abi.ko.xz" → "hello_abi". */
+function moduleBaseName(rel: string): string {
+  const base = rel.split('/').pop() ?? rel;
+  const i = base.indexOf('.ko');
+  return i === -1 ? base : base.slice(0, i);
+}
+
+/** DKMS's "installed" for a kernel: <m>/kernel-<k>-<a> -> <v>/<k>/<a>, a real directory. */
+async function planMarkInstalled(
+  paths: Paths,
+  req: LinkRequest,
+  kernel: string,
+  plan: PlanBuilder,
+): Promise<void> {
+  const mdir = path.join(paths.dkmsTree, req.module);
+  const archDir = path.join(mdir, req.version, kernel, req.arch);
+  // DKMS only knows modules it added, and our entries point at the build they share.
+  const source = path.join(mdir, req.version, 'source');
+  const build = path.join(mdir, req.version, req.builtFor, req.arch, 'module');
+  if ((await lstat(source).catch(() => undefined)) === undefined) return;
+  if ((await lstat(build).catch(() => undefined)) === undefined) return;
+  if (kernel !== req.builtFor) {
+    const moduleLink = path.join(archDir, 'module');
+    const st = await lstat(moduleLink).catch(() => undefined);
+    const wanted = `../../${req.builtFor}/${req.arch}/module`;
+    // A real build for this kernel stays as it is; otherwise point at the build we share.
+    if (st === undefined || (st.isSymbolicLink() && (await linkTarget(moduleLink)) !== wanted)) {
+      await plan.add({ op: 'symlink', path: moduleLink, target: wanted });
+    }
+  }
+  const mark = path.join(mdir, `kernel-${kernel}-${req.arch}`);
+  const target = `${req.version}/${kernel}/${req.arch}`;
+  if ((await linkTarget(mark)) !== target) await plan.add({ op: 'symlink', path: mark, target });
+}
+
+/** A copy dkms installed into updates/dkms would shadow the tree's module: it goes. */
+async function planRemoveStale(
+  paths: Paths,
+  kernel: string,
+  destName: string,
+  plan: PlanBuilder,
+): Promise<void> {
+  const dir = path.join(paths.kernelDir(kernel), 'updates', 'dkms');
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name === `${destName}.ko` || name.startsWith(`${destName}.ko.`)) {
+      await plan.add({ op: 'remove', path: path.join(dir, name) });
+    }
+  }
+}
+
+/**
+ * Removes a module version from a tree: its files (except those about to be replaced),
+ * its metadata, and DKMS bookkeeping dkms-abi created for the tree's kernels.
+ */
+export async function planRemoveFromTree(
+  paths: Paths,
+  abi: AbiId,
+  tm: TreeModule,
+  plan: PlanBuilder,
+  keep: ReadonlySet<string> = new Set(),
+  kernels: readonly string[] = [],
+): Promise<void> {
+  const tree = paths.abiTree(abi.flavour, abi.abiver);
+  for (const rel of tm.files) {
+    if (keep.has(rel) || !isSafeRelative(rel)) continue;
+    if ((await lstat(path.join(tree, rel)).catch(() => undefined)) !== undefined) {
+      await plan.add({ op: 'remove', path: path.join(tree, rel) });
+    }
+  }
+  const meta = path.join(tree, treeMetaDir(tm.module, tm.version));
+  if ((await lstat(meta).catch(() => undefined)) !== undefined) await plan.add({ op: 'remove', path: meta });
+  for (const kernel of kernels) await planUnmark(paths, tm, kernel, plan);
+}
+
+/** Undo planMarkInstalled for one kernel: the mark, and our abi-link directory. */
+export async function planUnmark(
+  paths: Paths,
+  tm: TreeModule,
+  kernel: string,
+  plan: PlanBuilder,
+): Promise<void> {
+  const mdir = path.join(paths.dkmsTree, tm.module);
+  const mark = path.join(mdir, `kernel-${kernel}-${tm.arch}`);
+  if ((await linkTarget(mark)) === `${tm.version}/${kernel}/${tm.arch}`)
+    await plan.add({ op: 'remove', path: mark });
+  const archDir = path.join(mdir, tm.version, kernel, tm.arch);
+  const moduleLink = path.join(archDir, 'module');
+  const st = await lstat(moduleLink).catch(() => undefined);
+  if (st?.isSymbolicLink() === true) {
+    // Our entry: the arch directory (and the kernel directory if it holds nothing else).
+    await plan.add({ op: 'remove', path: archDir });
+    const kdir = path.dirname(archDir);
+    const others = (await readdir(kdir).catch(() => [] as string[])).filter((n) => n !== tm.arch);
+    if (others.length === 0) await plan.add({ op: 'remove', path: kdir });
+  }
+}

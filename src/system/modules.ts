@@ -1,0 +1,157 @@
+// The module operations shared by install, build, autoinstall and kernel add: read a
+// module's dkms.conf, build it with the merged symvers of its ABI tree, and turn a build
+// into an install request for that tree.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { unameArch } from '../core/arch.js';
+import type { AbiId } from '../core/abi-id.js';
+import type { DkmsConf } from '../core/dkms-conf.js';
+import { headersPackageHint } from '../core/dkms-argv.js';
+import { EnvironmentError, InputError } from '../core/errors.js';
+import { symversLinesFor } from '../core/ko.js';
+import { SAVED_SYMVERS_FILE, TREE_META_DIR, treeModulePath } from '../core/layout.js';
+import type { Snapshot, TreeModule } from '../core/snapshot.js';
+import type { Context } from './context.js';
+import { readDkmsConf } from './dkms-conf.js';
+import { dkmsBuild, dkmsBuildDir, type BuildOutcome } from './dkms.js';
+import { findKernelHeaders } from './kernel-files.js';
+import { readKernelModuleFile } from './ko-file.js';
+import type { TreeFile } from './module-install.js';
+
+/** A binary dkms built, with where dkms.conf says it goes. */
+export interface BuiltFile {
+  readonly destName: string;
+  /** DEST_MODULE_LOCATION after the distribution override. */
+  readonly destLocation: string;
+  /** ".ko", ".ko.xz", …: as dkms saved it. */
+  readonly suffix: string;
+  readonly host: string;
+}
+
+export function treeFiles(files: readonly BuiltFile[]): TreeFile[] {
+  return files.map((f) => ({ rel: treeModulePath(f.destLocation, f.destName, f.suffix), host: f.host }));
+}
+
+export interface ModuleVersionRef {
+  readonly module: string;
+  readonly version: string;
+}
+
+export const hostArch = (): string => unameArch(process.arch);
+
+export function confFile(ctx: Context, mv: ModuleVersionRef): string {
+  return path.join(ctx.paths.dkmsTree, mv.module, mv.version, 'source', 'dkms.conf');
+}
+
+export async function readModuleConf(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  arch: string,
+): Promise<DkmsConf> {
+  const headers = await findKernelHeaders(ctx.paths, kernel);
+  return readDkmsConf(confFile(ctx, mv), {
+    module: mv.module,
+    moduleVersion: mv.version,
+    kernel,
+    arch,
+    dkmsTree: ctx.paths.dkmsTree,
+    sourceTree: ctx.paths.sourceTree,
+    installTree: ctx.paths.modulesDir,
+    ...(headers !== undefined ? { kernelSourceDir: headers.host } : {}),
+    root: ctx.paths.root,
+  });
+}
+
+/** Saved Module.symvers of every module in a tree but `exclude`: what a new build links against. */
+export async function treeSymversFiles(ctx: Context, abi: AbiId, exclude?: string): Promise<string[]> {
+  const meta = path.join(ctx.paths.abiTree(abi.flavour, abi.abiver), TREE_META_DIR);
+  const files: string[] = [];
+  for (const module of (await readdir(meta).catch(() => [] as string[])).sort()) {
+    if (module === exclude) continue;
+    for (const version of (await readdir(path.join(meta, module)).catch(() => [] as string[])).sort()) {
+      files.push(path.join(meta, module, version, SAVED_SYMVERS_FILE));
+    }
+  }
+  return files;
+}
+
+/** dkms build against the kernel's headers, resolving the other modules' exports through the tree. */
+export async function buildModule(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  arch: string,
+  abi: AbiId | undefined,
+): Promise<BuildOutcome> {
+  const headers = await findKernelHeaders(ctx.paths, kernel);
+  if (headers === undefined) {
+    throw new EnvironmentError(
+      `cannot build ${mv.module}/${mv.version} for ${kernel}: no kernel headers`,
+      headersPackageHint(kernel),
+    );
+  }
+  const extraSymbols = abi === undefined ? [] : await treeSymversFiles(ctx, abi, mv.module);
+  return dkmsBuild(
+    ctx.paths,
+    { module: mv.module, version: mv.version, kernel, arch, kernelSourceDir: headers.host },
+    { extraSymbols, stream: ctx.out.isTTY && !ctx.json },
+  );
+}
+
+/** The built binaries of M/V for a kernel, as the conf names them. */
+export async function builtFiles(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  conf: DkmsConf,
+  kernel: string,
+  arch: string,
+): Promise<BuiltFile[]> {
+  const dir = path.join(dkmsBuildDir(ctx.paths, { ...mv, kernel, arch }), 'module');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return conf.modules.map((m) => {
+    const file = names.find((n) => n === `${m.destName}.ko` || n.startsWith(`${m.destName}.ko.`));
+    if (file === undefined) {
+      throw new InputError(
+        path.join(dir, `${m.destName}.ko`),
+        `${mv.module}/${mv.version} is not built for ${kernel}`,
+      );
+    }
+    return {
+      destName: m.destName,
+      destLocation: m.destLocation,
+      suffix: file.slice(m.destName.length),
+      host: path.join(dir, file),
+    };
+  });
+}
+
+/** The module's own exports in Module.symvers form, module paths as placed in the tree. */
+export async function exportsSymvers(files: readonly BuiltFile[]): Promise<string> {
+  const lines: string[] = [];
+  for (const f of files) {
+    const info = await readKernelModuleFile(f.host);
+    const rel = treeModulePath(f.destLocation, f.destName, '');
+    lines.push(...symversLinesFor(info, rel));
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/** The same module (any version) already in a tree. */
+export function previousInTree(
+  snap: Snapshot,
+  abi: AbiId,
+  module: string,
+  arch: string,
+): TreeModule | undefined {
+  const tree = snap.trees.find((t) => t.abi.flavour === abi.flavour && t.abi.abiver === abi.abiver);
+  return tree?.modules.find((m) => m.module === module && m.arch === arch);
+}
+
+/** Kernels whose extra/ leads to this tree, plus any about to be registered to it. */
+export function kernelsOfTree(snap: Snapshot, abi: AbiId, plus: readonly string[] = []): string[] {
+  const ks = snap.kernels
+    .filter((k) => k.abi?.flavour === abi.flavour && k.abi.abiver === abi.abiver)
+    .map((k) => k.kernel);
+  return [...new Set([...ks, ...plus])].sort();
+}
