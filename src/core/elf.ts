@@ -168,7 +168,10 @@ export class ElfFile {
     return this.symbolCache;
   }
 
-  /** The relocations that patch `target`, from every SHT_REL/SHT_RELA section whose sh_info names it. */
+  /**
+   * The relocations that patch `target`, from every SHT_REL/SHT_RELA section whose sh_info
+   * names it. Symbol indexes refer to the SHT_SYMTAB (an object has at most one).
+   */
   relocationsFor(target: ElfSection): ElfRelocation[] {
     const out: ElfRelocation[] = [];
     for (const sec of this.sections) {
@@ -266,11 +269,8 @@ export class ElfFile {
           addralign: BigInt(this.u32(at + 32)),
           entsize: this.u32(at + 36),
         };
-    if (
-      h.type !== SHT_NOBITS &&
-      h.type !== SHT_NULL &&
-      (h.offset > this.bytes.length || h.size > this.bytes.length - h.offset)
-    ) {
+    // Like the kernel's elf_validity_check: every section but NOBITS must lie in the file.
+    if (h.type !== SHT_NOBITS && (h.offset > this.bytes.length || h.size > this.bytes.length - h.offset)) {
       throw new ElfFormatError(
         `section ${String(index)} lies outside the file (offset ${String(h.offset)}, size ${String(h.size)})`,
       );

@@ -75,7 +75,7 @@ export function exportsFromSymbols(elf: ElfFile): ExportedSymbol[] {
   }));
 }
 
-/** kmod's kmod_elf_resolve_crc: an absolute __crc_ symbol is the CRC (pre-5.19); else it points at the u32. */
+/** kmod's kmod_elf_resolve_crc: an absolute __crc_ symbol is the CRC (older kernels); else it points at the u32. */
 function crcOfSymbol(elf: ElfFile, sym: ElfSymbol): number | undefined {
   if (sym.shndx === SHN_ABS) return Number(sym.value & 0xffffffffn);
   const sec = elf.sectionOf(sym);
@@ -83,10 +83,9 @@ function crcOfSymbol(elf: ElfFile, sym: ElfSymbol): number | undefined {
   return Number(elf.readSectionUint(sec, offsetOf(sym.value), 4));
 }
 
+/** struct kernel_symbol fields: 4-byte PREL32 offsets or pointer-sized absolute addresses. */
 interface Layout {
   readonly fieldSize: 4 | 8;
-  /** Relocation types that fill a field with a reference (PC-relative or absolute). */
-  readonly types: ReadonlySet<number>;
 }
 
 // Relocation types a kernel_symbol field may carry, per machine. Others: not understood.
@@ -95,15 +94,13 @@ const R_X86_64_PC32 = 2;
 const R_386_32 = 1;
 
 function layoutFor(elf: ElfFile, relocs: readonly ElfRelocation[]): Layout | undefined {
-  const first = relocs[0];
-  if (first === undefined) return undefined;
+  if (relocs.length === 0) return undefined;
   if (elf.machine === EM_X86_64 && elf.is64) {
-    if (relocs.every((r) => r.type === R_X86_64_PC32))
-      return { fieldSize: 4, types: new Set([R_X86_64_PC32]) };
-    if (relocs.every((r) => r.type === R_X86_64_64)) return { fieldSize: 8, types: new Set([R_X86_64_64]) };
+    if (relocs.every((r) => r.type === R_X86_64_PC32)) return { fieldSize: 4 };
+    if (relocs.every((r) => r.type === R_X86_64_64)) return { fieldSize: 8 };
   }
   if (elf.machine === EM_386 && !elf.is64 && relocs.every((r) => r.type === R_386_32)) {
-    return { fieldSize: 4, types: new Set([R_386_32]) };
+    return { fieldSize: 4 };
   }
   return undefined;
 }
@@ -175,7 +172,7 @@ function stringAt(
   return elf.sectionString(target, offsetOf(sym.value + addend));
 }
 
-/** A __kcrctab word: the stored u32, or an absolute __crc_ symbol it is relocated against (pre-5.19). */
+/** A __kcrctab word: the stored u32, or an absolute __crc_ symbol it is relocated against (older kernels). */
 function crcAt(elf: ElfFile, crcSec: ElfSection, offset: number, r: ElfRelocation | undefined): number {
   const stored = elf.readSectionUint(crcSec, offset, 4);
   if (r === undefined) return Number(stored);
