@@ -41,14 +41,17 @@ export interface ConfEnvironment {
   readonly root?: string;
 }
 
-// Spelled out in the script (not held in a variable) so a conf cannot change the list.
-const VARIABLES = DKMS_CONF_VARIABLES.join(' ');
-
-// The reader script. Positional parameters: dkms's variables, then the conf files (dkms.conf,
+// The reader script. Positional parameters: dkms's variables, then the files to source (dkms.conf,
 // then any /etc/dkms overrides). The variables are plain shell variables, not exported to
-// commands the conf runs, as in dkms. `$\{` stands for bash's `${` (a template literal would
-// take it for interpolation) and is replaced below.
-const READER = String.raw`
+// commands the conf runs, as in dkms. The names to print are spelled out in the script (not
+// held in a variable) so a conf cannot change the list. `$\{` stands for bash's `${` (a
+// template literal would take it for interpolation) and is replaced below.
+function readerScript(variables: readonly string[]): string {
+  for (const v of variables) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new TypeError(`readerScript: bad variable name ${v}`);
+  }
+  const VARIABLES = variables.join(' ');
+  return String.raw`
 shopt -s extglob
 umask 022
 PATH="$PATH:/usr/lib/dkms"
@@ -93,6 +96,7 @@ for __dkms_abi_f in "$@"; do
 done
 __dkms_abi_print
 `.replaceAll('$\\{', '${');
+}
 
 export interface ConfRecords {
   readonly records: DkmsConfRecord[];
@@ -120,7 +124,7 @@ export async function readDkmsConfRecords(
       '--noprofile',
       '--norc',
       '-c',
-      READER,
+      readerScript(DKMS_CONF_VARIABLES),
       'dkms-abi-conf',
       env.module,
       env.moduleVersion,
@@ -145,6 +149,31 @@ export async function readDkmsConfRecords(
     }
     throw err;
   }
+}
+
+/**
+ * Variables set by shell files sourced the way dkms sources its framework.conf (no module
+ * context), e.g. /etc/dkms/framework.conf and framework.conf.d/*.conf.
+ */
+export async function readShellVariables(
+  files: readonly string[],
+  variables: readonly string[],
+): Promise<ConfRecords> {
+  const result = await run(
+    [
+      'bash',
+      '--noprofile',
+      '--norc',
+      '-c',
+      readerScript(variables),
+      'dkms-abi-conf',
+      ...Array<string>(9).fill(''),
+      ...files.map((f) => path.resolve(f)),
+    ],
+    { cwd: '/', timeoutMs: 60_000 },
+  );
+  const diagnostics = result.stderr.split('\n').filter((l) => l.trim() !== '');
+  return { records: decodeConfRecords(result.stdout, files[0] ?? 'framework.conf'), diagnostics };
 }
 
 /** dkms.conf → DkmsConf for one kernel/arch, with dkms's defaults and our validation. */

@@ -1,0 +1,295 @@
+// Runs dkms 3.0.10 on a root's trees: argv from src/core/dkms-argv.ts, exit codes mapped to
+// typed results. dkms-abi uses dkms for add, build and remove only; install, the bookkeeping
+// links and depmod are its own (dkms install runs depmod on the host's /lib/modules).
+//
+// What dkms touches outside the three trees, and what we do about it (see dkmsEnv):
+// - MOK key: signs each built module with /var/lib/dkms/mok.{key,pub} (hard-coded, not
+//   --dkmstree) and creates the pair with openssl when missing → for another root,
+//   mok_signing_key/mok_certificate point into that root's DKMS tree.
+// - /etc/dkms/framework.conf{,.d/*.conf} and /etc/dkms/<module>*.conf: always the host's, read
+//   only. Tree paths given on the command line win over framework.conf; signing settings there
+//   would win over ours → refused for another root (checkHostFramework).
+// - mktemp (every dkms.conf read, tarballs): TMPDIR → <root>/tmp.
+// - depmod on the host's /lib/modules: only on install/uninstall → never install; remove and
+//   unbuild always get --no-depmod.
+// - Reads that stay host-wide: /etc/os-release (decides /updates/dkms), the host's
+//   /lib/modules/<kver>/modules.dep (decides .ko compression), `uname`.
+// - The build itself writes only in <dkmsTree>/<m>/<v>/build (kbuild with M=), checked by
+//   test/integration/dkms-examples.test.ts.
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  classifyAdd,
+  classifyBuild,
+  classifyRemove,
+  dkmsAddArgv,
+  dkmsBuildArgv,
+  dkmsEnv,
+  dkmsRemoveArgv,
+  dkmsStatusArgv,
+  dkmsUnbuildArgv,
+  headersPackageHint,
+  type DkmsTrees,
+  type KernelArch,
+  type ModuleVersion,
+  type StatusFilter,
+} from '../core/dkms-argv.js';
+import { CommandFailedError, EnvironmentError, InputError } from '../core/errors.js';
+import { readShellVariables } from './dkms-conf.js';
+import { run, type RunResult } from './exec.js';
+import type { Paths } from './paths.js';
+
+export function dkmsTrees(paths: Paths): DkmsTrees {
+  return { dkmsTree: paths.dkmsTree, sourceTree: paths.sourceTree, installTree: paths.modulesDir };
+}
+
+export interface DkmsRunOptions {
+  /** Module.symvers files this build links against (KBUILD_EXTRA_SYMBOLS). */
+  readonly extraSymbols?: readonly string[];
+  /** Show dkms's progress on our stderr (and ask it to echo its commands). */
+  readonly stream?: boolean;
+  /** Where dkms reads framework.conf; dkms hard-codes /etc/dkms (a parameter for tests). */
+  readonly frameworkDir?: string;
+}
+
+const ALL_EXIT_CODES = Array.from({ length: 255 }, (_, i) => i + 1);
+
+async function runDkms(paths: Paths, argv: readonly string[], opts: DkmsRunOptions = {}): Promise<RunResult> {
+  const foreignRoot = paths.root !== '/';
+  if (foreignRoot) await checkHostFramework(opts.frameworkDir ?? '/etc/dkms');
+  const tmpDir = foreignRoot ? path.join(paths.root, 'tmp') : undefined;
+  if (tmpDir !== undefined) await mkdir(tmpDir, { recursive: true });
+  const env = dkmsEnv({
+    root: paths.root,
+    trees: dkmsTrees(paths),
+    ...(opts.extraSymbols !== undefined ? { extraSymbols: opts.extraSymbols } : {}),
+    ...(tmpDir !== undefined ? { tmpDir } : {}),
+  });
+  return run(argv, {
+    env,
+    okExitCodes: ALL_EXIT_CODES,
+    ...(opts.stream === true ? { inheritOutput: true } : {}),
+    hint: 'dkms failed',
+  });
+}
+
+function failed(argv: readonly string[], r: RunResult, hint?: string): CommandFailedError {
+  return new CommandFailedError(
+    { argv, exitCode: r.exitCode, signal: undefined, stderrTail: r.stderr || r.stdout },
+    hint,
+  );
+}
+
+// --- add -------------------------------------------------------------------------------------
+
+export interface AddTarget extends KernelArch {
+  readonly kernelSourceDir: string;
+}
+
+/** `dkms add M/V` from <sourceTree>/<m>-<v>. Already added is an answer, not an error. */
+export async function dkmsAdd(
+  paths: Paths,
+  mv: ModuleVersion,
+  target?: AddTarget,
+): Promise<'added' | 'already-added'> {
+  const argv = dkmsAddArgv(dkmsTrees(paths), mv, target !== undefined ? { target } : {});
+  const r = await runDkms(paths, argv);
+  const result = classifyAdd(r.exitCode, r.stdout, r.stderr);
+  switch (result.kind) {
+    case 'added':
+    case 'already-added':
+      return result.kind;
+    case 'no-source':
+      throw new InputError(
+        path.join(paths.sourceTree, `${mv.module}-${mv.version}`),
+        'no such module source directory',
+      );
+    case 'bad-conf':
+      throw new InputError(
+        path.join(paths.sourceTree, `${mv.module}-${mv.version}`, 'dkms.conf'),
+        result.message,
+      );
+    case 'failed':
+      throw failed(argv, r);
+  }
+}
+
+// --- build -----------------------------------------------------------------------------------
+
+export interface BuildRequest extends ModuleVersion, KernelArch {
+  /** Host path of the kernel's headers (kernel-files.ts findKernelHeaders(...).host). */
+  readonly kernelSourceDir: string;
+  readonly jobs?: number;
+  readonly force?: boolean;
+}
+
+export type BuildOutcome =
+  | {
+      readonly kind: 'built';
+      /** Host paths of the .ko files dkms saved in <dkmsTree>/<m>/<v>/<kver>/<arch>/module. */
+      readonly modules: readonly string[];
+      readonly makeLog: string;
+      readonly ms: number;
+    }
+  | { readonly kind: 'already-built'; readonly modules: readonly string[] }
+  /** BUILD_EXCLUSIVE does not match (dkms exit 77): not an error, nothing to build. */
+  | { readonly kind: 'excluded'; readonly message: string }
+  /** make failed or produced no module: the log says why. */
+  | {
+      readonly kind: 'build-failed';
+      readonly exitCode: number;
+      readonly message: string;
+      readonly makeLog: string;
+      readonly logTail: string;
+      readonly ms: number;
+    };
+
+/** <dkmsTree>/<m>/<v>/<kver>/<arch>: where dkms keeps one build. */
+export function dkmsBuildDir(paths: Paths, b: ModuleVersion & KernelArch): string {
+  return path.join(paths.dkmsTree, b.module, b.version, b.kernel, b.arch);
+}
+
+/**
+ * `dkms build M/V -k KVER/ARCH` against the given headers. Note that dkms deletes its build
+ * directory afterwards: the module's own Module.symvers is not kept, only module/*.ko and
+ * log/{make.log,.config}.
+ */
+export async function dkmsBuild(
+  paths: Paths,
+  req: BuildRequest,
+  opts: DkmsRunOptions = {},
+): Promise<BuildOutcome> {
+  const argv = dkmsBuildArgv(dkmsTrees(paths), req, req, {
+    kernelSourceDir: req.kernelSourceDir,
+    ...(req.jobs !== undefined ? { jobs: req.jobs } : {}),
+    ...(req.force !== undefined ? { force: req.force } : {}),
+    ...(opts.stream === true ? { verbose: true } : {}),
+  });
+  const started = performance.now();
+  const r = await runDkms(paths, argv, opts);
+  const ms = Math.round(performance.now() - started);
+  const result = classifyBuild(r.exitCode, r.stdout, r.stderr);
+  const base = dkmsBuildDir(paths, req);
+  switch (result.kind) {
+    case 'built':
+      return {
+        kind: 'built',
+        modules: await builtModules(base),
+        makeLog: path.join(base, 'log', 'make.log'),
+        ms,
+      };
+    case 'already-built':
+      return { kind: 'already-built', modules: await builtModules(base) };
+    case 'excluded':
+      return { kind: 'excluded', message: result.message };
+    case 'build-failed': {
+      const makeLog = path.join(paths.dkmsTree, req.module, req.version, 'build', 'make.log');
+      return {
+        kind: 'build-failed',
+        exitCode: result.exitCode,
+        message: result.message,
+        makeLog,
+        logTail: await tail(makeLog),
+        ms,
+      };
+    }
+    case 'no-headers':
+      throw new EnvironmentError(
+        `no kernel headers for ${req.kernel} at ${req.kernelSourceDir}`,
+        headersPackageHint(req.kernel),
+      );
+    case 'bad-conf':
+      throw new InputError(
+        path.join(paths.dkmsTree, req.module, req.version, 'source', 'dkms.conf'),
+        result.message,
+      );
+    case 'not-added':
+    case 'failed':
+      throw failed(argv, r);
+  }
+}
+
+async function builtModules(base: string): Promise<string[]> {
+  const dir = path.join(base, 'module');
+  try {
+    return (await readdir(dir))
+      .filter((f) => /\.ko(\.(xz|gz|zst))?$/.test(f))
+      .sort()
+      .map((f) => path.join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
+async function tail(file: string, lines = 30): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+// --- remove, unbuild, status -----------------------------------------------------------------
+
+/** `dkms remove M/V (--all | -k …) --no-depmod`. Not added is an answer. */
+export async function dkmsRemove(
+  paths: Paths,
+  mv: ModuleVersion,
+  kernels: 'all' | readonly KernelArch[],
+): Promise<'removed' | 'not-added'> {
+  const argv = dkmsRemoveArgv(dkmsTrees(paths), mv, kernels);
+  const r = await runDkms(paths, argv);
+  const result = classifyRemove(r.exitCode, r.stdout, r.stderr);
+  if (result.kind === 'failed') throw failed(argv, r);
+  return result.kind;
+}
+
+/** `dkms unbuild M/V -k KVER/ARCH --no-depmod`: drops one build, keeps the module added. */
+export async function dkmsUnbuild(
+  paths: Paths,
+  mv: ModuleVersion,
+  k: KernelArch,
+): Promise<'unbuilt' | 'not-added'> {
+  const argv = dkmsUnbuildArgv(dkmsTrees(paths), mv, k);
+  const r = await runDkms(paths, argv);
+  const result = classifyRemove(r.exitCode, r.stdout, r.stderr);
+  if (result.kind === 'failed') throw failed(argv, r);
+  return result.kind === 'removed' ? 'unbuilt' : 'not-added';
+}
+
+/** `dkms status` lines as dkms prints them (it always exits 0). */
+export async function dkmsStatus(paths: Paths, filter: StatusFilter = {}): Promise<string[]> {
+  const argv = dkmsStatusArgv(dkmsTrees(paths), filter);
+  const r = await runDkms(paths, argv);
+  if (r.exitCode !== 0) throw failed(argv, r);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+// --- the host's framework.conf -----------------------------------------------------------------
+
+const SIGNING_VARIABLES = ['mok_signing_key', 'mok_certificate'] as const;
+
+/**
+ * dkms 3.0.10 always sources the host's /etc/dkms/framework.conf and framework.conf.d/*.conf
+ * and lets their signing settings override the environment: building for another root would
+ * then sign with (or create!) the host's key. Refuse instead of writing outside the root.
+ */
+export async function checkHostFramework(frameworkDir: string): Promise<void> {
+  const files = [path.join(frameworkDir, 'framework.conf')];
+  try {
+    const dropIns = (await readdir(path.join(frameworkDir, 'framework.conf.d'))).filter((f) =>
+      f.endsWith('.conf'),
+    );
+    files.push(...dropIns.sort().map((f) => path.join(frameworkDir, 'framework.conf.d', f)));
+  } catch {
+    // no drop-in directory
+  }
+  const { records } = await readShellVariables(files, SIGNING_VARIABLES);
+  const set = records.filter((r) => r.value !== '');
+  if (set.length > 0) {
+    throw new EnvironmentError(
+      `${frameworkDir}/framework.conf sets ${set.map((r) => `${r.name}=${r.value}`).join(', ')}; dkms 3.0.10 always reads the host's framework.conf and would sign (or create the key) there for modules built in another root`,
+      'comment those settings out while using --root, or run with --root /',
+    );
+  }
+}

@@ -1,0 +1,62 @@
+// Runs the built CLI (bin/dkms-abi → dist/) as a subprocess on a sandbox root, the way users
+// and hooks run it. `npm test` builds first; when running vitest alone, `npm run build`.
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const BIN = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
+const DIST_CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
+
+export interface CliResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliOptions {
+  /** Passed as --root (required: tests never run on the real "/"). */
+  readonly root: string;
+  /** Added to a clean environment (PATH, HOME, LC_ALL=C). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export async function runCli(args: readonly string[], opts: CliOptions): Promise<CliResult> {
+  if (!existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is missing: run npm run build first`);
+  if (path.resolve(opts.root) === '/') throw new Error('runCli: tests never run on the real root');
+  const result = await execa(process.execPath, [BIN, '--root', opts.root, ...args], {
+    reject: false,
+    extendEnv: false,
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: process.env['HOME'] ?? '/root',
+      LC_ALL: 'C',
+      ...opts.env,
+    },
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+    timeout: opts.timeoutMs ?? 600_000,
+    stripFinalNewline: false,
+  });
+  if (result.exitCode === undefined) {
+    throw new Error(
+      `dkms-abi ${args.join(' ')} did not exit (${result.signal ?? 'timeout'}): ${result.stderr}`,
+    );
+  }
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** runCli with --json, parsing stdout (fails the test with the output when it is not JSON). */
+export async function runCliJson<T>(
+  args: readonly string[],
+  opts: CliOptions,
+): Promise<CliResult & { readonly json: T }> {
+  const r = await runCli(['--json', ...args], opts);
+  try {
+    return { ...r, json: JSON.parse(r.stdout) as T };
+  } catch {
+    throw new Error(
+      `dkms-abi --json ${args.join(' ')} printed no JSON (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`,
+    );
+  }
+}
