@@ -95,7 +95,7 @@ export async function planLinkKernel(
   plan: PlanBuilder,
 ): Promise<void> {
   if (req.dkmsBookkeeping) await planMarkInstalled(paths, req, kernel, plan);
-  for (const rel of req.files) await planRemoveStale(paths, kernel, moduleBaseName(rel), plan);
+  for (const rel of req.files) await planUpdatesLink(paths, kernel, rel, plan);
 }
 
 /** "dkms/misc/hello_abi.ko.xz" → "hello_abi". */
@@ -133,18 +133,36 @@ async function planMarkInstalled(
   if ((await linkTarget(mark)) !== target) await plan.add({ op: 'symlink', path: mark, target });
 }
 
-/** A copy dkms installed into updates/dkms would shadow the tree's module: it goes. */
-async function planRemoveStale(
+/**
+ * Where Debian's dkms would have installed the module (updates/dkms) gets a link into the
+ * tree: stock `dkms status` then finds the installed module identical to the build, and a
+ * stale copy a plain dkms install left there (which depmod ranks above extra/) is replaced.
+ */
+async function planUpdatesLink(paths: Paths, kernel: string, rel: string, plan: PlanBuilder): Promise<void> {
+  const dir = path.join(paths.kernelDir(kernel), 'updates', 'dkms');
+  const base = rel.split('/').pop() ?? rel;
+  const destName = moduleBaseName(rel);
+  const target = `../../extra/${rel}`;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const other = path.join(dir, name);
+    if (name !== base && (name === `${destName}.ko` || name.startsWith(`${destName}.ko.`))) {
+      await plan.add({ op: 'remove', path: other });
+    }
+  }
+  const link = path.join(dir, base);
+  if ((await linkTarget(link)) !== target) await plan.add({ op: 'symlink', path: link, target });
+}
+
+/** Our updates/dkms links for a module's files on one kernel. */
+async function planRemoveUpdatesLinks(
   paths: Paths,
   kernel: string,
-  destName: string,
+  files: readonly string[],
   plan: PlanBuilder,
 ): Promise<void> {
-  const dir = path.join(paths.kernelDir(kernel), 'updates', 'dkms');
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name === `${destName}.ko` || name.startsWith(`${destName}.ko.`)) {
-      await plan.add({ op: 'remove', path: path.join(dir, name) });
-    }
+  for (const rel of files) {
+    const link = path.join(paths.kernelDir(kernel), 'updates', 'dkms', rel.split('/').pop() ?? rel);
+    if ((await linkTarget(link)) === `../../extra/${rel}`) await plan.add({ op: 'remove', path: link });
   }
 }
 
@@ -179,6 +197,7 @@ export async function planUnmark(
   kernel: string,
   plan: PlanBuilder,
 ): Promise<void> {
+  await planRemoveUpdatesLinks(paths, kernel, tm.files, plan);
   const mdir = path.join(paths.dkmsTree, tm.module);
   const mark = path.join(mdir, `kernel-${kernel}-${tm.arch}`);
   if ((await linkTarget(mark)) === `${tm.version}/${kernel}/${tm.arch}`)
