@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   classifyAdd,
   classifyBuild,
+  classifyLdtarball,
   classifyRemove,
   dkmsAddArgv,
   dkmsBuildArgv,
@@ -139,7 +140,7 @@ describe('dkms argv builders', () => {
     ],
     [
       'mktarball, binaries only',
-      () => dkmsMktarballArgv(TREES, MV, { archive: `${R}/out/h.tar.gz`, kernels: [K], binariesOnly: true }),
+      () => dkmsMktarballArgv(TREES, MV, { archive: `${R}/out/h.tar.gz`, kernel: K, binariesOnly: true }),
       [
         'dkms',
         'mktarball',
@@ -158,6 +159,19 @@ describe('dkms argv builders', () => {
       'ldtarball',
       () => dkmsLdtarballArgv(TREES, `${R}/out/h.tar.gz`),
       ['dkms', 'ldtarball', `--archive=${R}/out/h.tar.gz`, ...TREE_ARGS],
+    ],
+    [
+      'ldtarball checked against a kernel, forced',
+      () => dkmsLdtarballArgv(TREES, `${R}/out/h.tar.gz`, { target: K, force: true }),
+      [
+        'dkms',
+        'ldtarball',
+        `--archive=${R}/out/h.tar.gz`,
+        '-k',
+        '6.1.0-47-amd64/x86_64',
+        '--force',
+        ...TREE_ARGS,
+      ],
     ],
   ])('%s', (_name, build, want) => {
     expect(build()).toEqual(want);
@@ -321,6 +335,17 @@ describe('dkms exit codes', () => {
     ['other', 1, 'Error! boom\n', 'failed'],
   ])('remove: %s', (_name, code, stderr, kind) => {
     expect(classifyRemove(code, '', stderr).kind).toBe(kind);
+  });
+
+  it.each<[string, number, string, string, string]>([
+    ['loaded with source', 0, 'Loading tarball for m-1\n', '', 'loaded'],
+    // 3.0.10 exits 1 after loading a --binaries-only archive (it asks for a source tree).
+    ['loaded binaries only', 1, 'Loading tarball for m-1\nLoading /x/m/1/k/x86_64...\n', '', 'loaded'],
+    ['already added', 8, '', 'Error! m-1 is already added!\nAborting.\n', 'already-added'],
+    ['not an archive', 1, 'Loading tarball for m-1\n', 'Error! x is not a valid DKMS tarball.\n', 'failed'],
+    ['missing archive', 2, '', 'Error! /x does not exist.\n', 'failed'],
+  ])('ldtarball: %s', (_name, code, stdout, stderr, kind) => {
+    expect(classifyLdtarball(code, stdout, stderr).kind).toBe(kind);
   });
 
   it('takes the message from dkms’s "Error!" lines', () => {

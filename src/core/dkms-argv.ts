@@ -172,37 +172,47 @@ export function dkmsStatusArgv(trees: DkmsTrees, filter: StatusFilter = {}): str
 export interface TarballOptions {
   /** Where to write it (an absolute path ending in .tar.gz or similar; tar -a picks the compression). */
   readonly archive: string;
-  readonly kernels: readonly KernelArch[];
+  /**
+   * One kernel per archive: given several, dkms 3.0.10's make_tarball declares its loop
+   * variables `local -r` and archives the first kernel's build under every name.
+   */
+  readonly kernel: KernelArch;
   /** Binaries and dkms.conf only, no source (dkms's --binaries-only). */
   readonly binariesOnly?: boolean;
 }
 
-/** `dkms mktarball`: the built modules (+ source) as a tarball dkms ldtarball can load. */
+/** `dkms mktarball`: one kernel's built modules (+ source) as a tarball dkms ldtarball can load. */
 export function dkmsMktarballArgv(trees: DkmsTrees, mv: ModuleVersion, opts: TarballOptions): string[] {
   assertDkmsPath('the archive', opts.archive);
-  if (opts.kernels.length === 0) throw new UsageError('dkms mktarball needs at least one kernel');
   return [
     'dkms',
     'mktarball',
     ...mvArgs(mv),
-    ...opts.kernels.flatMap(kernelArgs),
+    ...kernelArgs(opts.kernel),
     `--archive=${opts.archive}`,
     ...(opts.binariesOnly === true ? ['--binaries-only'] : []),
     ...dkmsTreeArgs(trees),
   ];
 }
 
+export interface LdtarballOptions {
+  /** Kernel dkms checks the archive's dkms.conf with (default: the running kernel). */
+  readonly target?: KernelArch;
+  /**
+   * Load into a module already added, replacing the archive's builds: needed for a second
+   * binaries-only archive of the same M/V (dkms says "already added" otherwise).
+   */
+  readonly force?: boolean;
+}
+
 /** `dkms ldtarball`: loads a mktarball archive (source into the source tree, binaries into the DKMS tree). */
-export function dkmsLdtarballArgv(
-  trees: DkmsTrees,
-  archive: string,
-  opts: { force?: boolean } = {},
-): string[] {
+export function dkmsLdtarballArgv(trees: DkmsTrees, archive: string, opts: LdtarballOptions = {}): string[] {
   assertDkmsPath('the archive', archive);
   return [
     'dkms',
     'ldtarball',
     `--archive=${archive}`,
+    ...(opts.target !== undefined ? kernelArgs(opts.target) : []),
     ...(opts.force === true ? ['--force'] : []),
     ...dkmsTreeArgs(trees),
   ];
@@ -291,6 +301,11 @@ export type DkmsRemoveResult =
   | { readonly kind: 'not-added'; readonly message: string }
   | { readonly kind: 'failed'; readonly exitCode: number; readonly message: string };
 
+export type DkmsLdtarballResult =
+  | { readonly kind: 'loaded' }
+  | { readonly kind: 'already-added'; readonly message: string }
+  | { readonly kind: 'failed'; readonly exitCode: number; readonly message: string };
+
 /** dkms's "Error! …" lines (stderr), joined: what to show the user. */
 export function dkmsErrorMessage(stderr: string, stdout = ''): string {
   const text = `${stderr}\n${stdout}`;
@@ -334,6 +349,21 @@ export function classifyRemove(exitCode: number, stdout: string, stderr: string)
   const message = dkmsErrorMessage(stderr, stdout);
   if (exitCode === 0) return { kind: 'removed' };
   if (exitCode === 3 && /is not located in the DKMS tree/.test(stderr)) return { kind: 'not-added', message };
+  return { kind: 'failed', exitCode, message };
+}
+
+/**
+ * dkms 3.0.10 loads a --binaries-only archive and then exits 1 (its last test asks for a source
+ * tree that such an archive never has): "Loading tarball" with no "Error!" is a success.
+ */
+export function classifyLdtarball(exitCode: number, stdout: string, stderr: string): DkmsLdtarballResult {
+  const message = dkmsErrorMessage(stderr, stdout);
+  if (exitCode === 0) return { kind: 'loaded' };
+  if (exitCode === 1 && /Loading tarball for /.test(stdout) && !/Error!/.test(stderr))
+    return { kind: 'loaded' };
+  if ((exitCode === 8 || exitCode === 3) && /already (added|contains)/.test(stderr)) {
+    return { kind: 'already-added', message };
+  }
   return { kind: 'failed', exitCode, message };
 }
 

@@ -21,10 +21,13 @@ import path from 'node:path';
 import {
   classifyAdd,
   classifyBuild,
+  classifyLdtarball,
   classifyRemove,
   dkmsAddArgv,
   dkmsBuildArgv,
   dkmsEnv,
+  dkmsLdtarballArgv,
+  dkmsMktarballArgv,
   dkmsRemoveArgv,
   dkmsStatusArgv,
   dkmsUnbuildArgv,
@@ -33,6 +36,8 @@ import {
   type KernelArch,
   type ModuleVersion,
   type StatusFilter,
+  type TarballOptions,
+  type LdtarballOptions,
 } from '../core/dkms-argv.js';
 import { CommandFailedError, EnvironmentError, InputError } from '../core/errors.js';
 import { readShellVariables } from './dkms-conf.js';
@@ -263,6 +268,33 @@ export async function dkmsStatus(paths: Paths, filter: StatusFilter = {}): Promi
   const r = await runDkms(paths, argv);
   if (r.exitCode !== 0) throw failed(argv, r);
   return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+// --- tarballs ----------------------------------------------------------------------------------
+
+/**
+ * `dkms mktarball`: one kernel's build (+ the source, or only dkms.conf with binariesOnly) as
+ * an archive `dkms ldtarball` loads on a machine without compiler or headers.
+ */
+export async function dkmsMktarball(paths: Paths, mv: ModuleVersion, opts: TarballOptions): Promise<string> {
+  await mkdir(path.dirname(opts.archive), { recursive: true });
+  const argv = dkmsMktarballArgv(dkmsTrees(paths), mv, opts);
+  const r = await runDkms(paths, argv);
+  if (r.exitCode !== 0) throw failed(argv, r);
+  return opts.archive;
+}
+
+/** `dkms ldtarball`: loads such an archive into the root's trees. */
+export async function dkmsLdtarball(
+  paths: Paths,
+  archive: string,
+  opts: LdtarballOptions = {},
+): Promise<'loaded' | 'already-added'> {
+  const argv = dkmsLdtarballArgv(dkmsTrees(paths), archive, opts);
+  const r = await runDkms(paths, argv);
+  const result = classifyLdtarball(r.exitCode, r.stdout, r.stderr);
+  if (result.kind === 'failed') throw failed(argv, r);
+  return result.kind;
 }
 
 // --- the host's framework.conf -----------------------------------------------------------------

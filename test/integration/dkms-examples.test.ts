@@ -14,6 +14,8 @@ import {
   checkHostFramework,
   dkmsAdd,
   dkmsBuild,
+  dkmsLdtarball,
+  dkmsMktarball,
   dkmsRemove,
   dkmsStatus,
   type BuildOutcome,
@@ -217,6 +219,33 @@ describe('dkms status and exit codes', () => {
     expect(await dkmsRemove(paths, mv('hello-excl'), 'all')).toBe('removed');
     await expect(lstat(path.join(paths.dkmsTree, 'hello-excl'))).rejects.toThrow(/ENOENT/);
     expect(await dkmsRemove(paths, mv('hello-excl'), 'all')).toBe('not-added');
+  });
+});
+
+describe('dkms mktarball / ldtarball', () => {
+  it('carries binaries, one archive per kernel, to a root without headers or compiler', async () => {
+    const other = await makeSandboxRoot({ kernels: [], withHeaders: false });
+    const otherPaths = makePaths(other.root);
+    for (const [i, kernel] of KERNELS.entries()) {
+      const archive = await dkmsMktarball(paths, mv('hello-abi'), {
+        archive: sb.host(`tmp/out/hello-abi-1.0-${kernel}.dkms.tar.gz`),
+        kernel: { kernel, arch: ARCH },
+        binariesOnly: true,
+      });
+      const loaded = await dkmsLdtarball(otherPaths, archive, {
+        target: { kernel, arch: ARCH },
+        force: i > 0,
+      });
+      expect(loaded).toBe('loaded');
+    }
+    const lines = await dkmsStatus(otherPaths);
+    for (const kernel of KERNELS) {
+      expect(lines).toContain(`hello-abi/1.0, ${kernel}, ${ARCH}: built`);
+      const rel = path.join('hello-abi', '1.0', kernel, ARCH, 'module', 'hello_abi.ko');
+      const copy = await readFile(path.join(otherPaths.dkmsTree, rel));
+      expect(copy.equals(await readFile(path.join(paths.dkmsTree, rel)))).toBe(true);
+    }
+    await other.cleanup();
   });
 });
 
