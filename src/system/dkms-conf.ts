@@ -37,8 +37,13 @@ export interface ConfEnvironment {
   readonly kernelSourceDir?: string;
   /** dkms's running_distribution; read from the root's os-release when not given. */
   readonly distribution?: string;
-  /** The root whose etc/os-release decides the distribution. */
+  /** The root whose etc/os-release decides the distribution (dkms itself reads the host's). */
   readonly root?: string;
+  /**
+   * Also source the administrator's overrides (<dir>/<m>.conf, <m>-<v>.conf, …) after the
+   * conf, as dkms does; dkms always reads them from the host's /etc/dkms.
+   */
+  readonly etcDkmsDir?: string;
 }
 
 // The reader script. Positional parameters: dkms's variables, then the files to source (dkms.conf,
@@ -179,7 +184,13 @@ export async function readShellVariables(
 /** dkms.conf → DkmsConf for one kernel/arch, with dkms's defaults and our validation. */
 export async function readDkmsConf(confFile: string, env: ConfEnvironment): Promise<DkmsConf> {
   const distribution = env.distribution ?? (await rootDistribution(env.root ?? '/'));
-  const { records, diagnostics } = await readDkmsConfRecords([confFile], { ...env, distribution });
+  const files = [
+    confFile,
+    ...(env.etcDkmsDir !== undefined
+      ? dkmsConfOverrides(env.etcDkmsDir, env.module, env.moduleVersion, env.kernel, env.arch)
+      : []),
+  ];
+  const { records, diagnostics } = await readDkmsConfRecords(files, { ...env, distribution });
   const conf = parseDkmsConf(records, confFile, { kernel: env.kernel, arch: env.arch, distribution });
   return diagnostics.length === 0
     ? conf

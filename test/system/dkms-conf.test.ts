@@ -184,6 +184,8 @@ BUILD_EXCLUSIVE_CONFIG="CONFIG_MODVERSIONS !CONFIG_X86_KERNEL_IBT"
     const files = [main, ...dkmsConfOverrides(dir, 'm', '1.0', K47, 'x86_64')];
     const { records } = await readDkmsConfRecords(files, envFor(K47));
     expect(records.find((r) => r.name === 'MAKE')?.value).toBe('make V=1 W=1');
+    expect((await readDkmsConf(main, envFor(K47, { etcDkmsDir: dir }))).makeCommand).toBe('make V=1 W=1');
+    expect((await readDkmsConf(main, envFor(K47))).makeCommand).toBe('make');
   });
 
   it('runs the conf’s code as dkms does (not a new risk) but with a clean env, stdin at EOF and stdout discarded', async () => {
