@@ -1,31 +1,38 @@
-// Reads <root>/etc/dkms-abi.conf and <root>/etc/dkms-abi.conf.d/*.conf (INI).
+// Reads <root>/etc/dkms-abi.conf and <root>/etc/dkms-abi.conf.d/*.conf (sorted; later files
+// override earlier ones), or only the file given with --config.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_CONFIG, type Config } from '../core/config.js';
+import { parse } from 'ini';
+import { configFromIni, type Config, type IniFile } from '../core/config.js';
 import { InputError } from '../core/errors.js';
 
-/** Missing files mean defaults; unreadable or malformed ones are input errors. */
 export async function loadConfig(root: string, explicitFile?: string): Promise<Config> {
-  const files: string[] = [];
-  if (explicitFile !== undefined) files.push(explicitFile);
+  const candidates: string[] = [];
+  if (explicitFile !== undefined) candidates.push(explicitFile);
   else {
-    files.push(path.join(root, 'etc/dkms-abi.conf'));
+    candidates.push(path.join(root, 'etc/dkms-abi.conf'));
     const dropIn = path.join(root, 'etc/dkms-abi.conf.d');
-    try {
-      const names = (await readdir(dropIn)).filter((n) => n.endsWith('.conf')).sort();
-      files.push(...names.map((n) => path.join(dropIn, n)));
-    } catch {
-      // no drop-in directory
-    }
+    const names = await readdir(dropIn).catch(() => [] as string[]);
+    candidates.push(
+      ...names
+        .filter((n) => n.endsWith('.conf'))
+        .sort()
+        .map((n) => path.join(dropIn, n)),
+    );
   }
-  for (const file of files) {
+  const files: IniFile[] = [];
+  for (const file of candidates) {
+    let text: string;
     try {
-      await readFile(file, 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // The default locations are optional; a file named with --config is not.
       if (code === 'ENOENT' && explicitFile === undefined) continue;
-      throw new InputError(file, `cannot read: ${code ?? String(err)}`);
+      throw new InputError(file, code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}`);
     }
+    if (text.includes('\0')) throw new InputError(file, 'not a text file (contains NUL bytes)');
+    files.push({ file, text, data: parse(text) as Record<string, unknown> });
   }
-  return DEFAULT_CONFIG;
+  return configFromIni(files);
 }
