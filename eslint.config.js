@@ -35,6 +35,8 @@ export default tseslint.config(
   {
     // The core is pure: no disk, no processes. Effects live in src/system.
     files: ['src/core/**/*.ts'],
+    // Tests of the core may read fixtures and run oracles; the core itself may not.
+    ignores: ['src/core/**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -23,10 +23,7 @@ describe('parseSymvers / serializeSymvers', () => {
     const s = parseSymvers(text, file);
     expect(s.entries.length).toBeGreaterThan(24_000);
     expect(serializeSymvers(s)).toBe(text);
-    expect(s.entries[0]).toMatchObject({
-      symbol: expect.any(String),
-      exportType: expect.stringMatching(/^EXPORT_/),
-    });
+    expect(s.entries.every((e) => e.exportType.startsWith('EXPORT_') && e.symbol !== '')).toBe(true);
   });
 
   it('keeps 4-column lines, upper-case CRCs and a missing final newline as they were', () => {

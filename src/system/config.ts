@@ -32,7 +32,7 @@ export async function loadConfig(root: string, explicitFile?: string): Promise<C
       throw new InputError(file, code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}`);
     }
     if (text.includes('\0')) throw new InputError(file, 'not a text file (contains NUL bytes)');
-    files.push({ file, text, data: parse(text) as Record<string, unknown> });
+    files.push({ file, text, data: parse(text) });
   }
   return configFromIni(files);
 }
