@@ -6,7 +6,10 @@ import path from 'node:path';
 
 export type TreeSnapshot = Record<string, string>;
 
-export async function snapshotTree(root: string, opts: { ignore?: (rel: string) => boolean } = {}): Promise<TreeSnapshot> {
+export async function snapshotTree(
+  root: string,
+  opts: { ignore?: (rel: string) => boolean } = {},
+): Promise<TreeSnapshot> {
   const out: TreeSnapshot = {};
   async function walk(dir: string): Promise<void> {
     const names = (await readdir(dir)).sort();
