@@ -1,0 +1,97 @@
+// Decides a kernel's ABI identity, in order: the extra/ link a kernel package declared,
+// a per-kernel override in the config, else automatically from its Module.symvers against
+// the references archived per flavour (allocating a new abiver on breakage).
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { decideAbi, type AbiDecision, type ReferenceCheck } from '../core/abi-decision.js';
+import { abiTreeName, nextAbiver, type AbiId } from '../core/abi-id.js';
+import { EnvironmentError, UsageError } from '../core/errors.js';
+import { parseKernelRelease, validatePathComponent } from '../core/release.js';
+import { breakingCount, diffSymvers, indexSymvers, parseSymvers, type Symvers } from '../core/symvers.js';
+import type { Context } from './context.js';
+import { findKernelSymvers, symversCandidates, type FoundFile } from './kernel-files.js';
+import { readExtra } from './scan.js';
+import { readSymversText } from './symvers-file.js';
+
+export type IdentitySource = 'link' | 'config' | 'symvers';
+
+export interface KernelIdentity {
+  readonly kernel: string;
+  readonly abi: AbiId;
+  readonly treeName: string;
+  readonly source: IdentitySource;
+  /** Automatic identities: the decision and, for a new abiver, the reference to archive. */
+  readonly decision?: AbiDecision;
+  readonly symvers?: FoundFile;
+  readonly newReference?: { readonly path: string; readonly text: string };
+}
+
+export function checkKernelName(kernel: string): void {
+  const problem = validatePathComponent(kernel);
+  if (problem !== undefined) throw new UsageError(`invalid kernel release "${kernel}": ${problem}`);
+}
+
+export async function identifyKernel(ctx: Context, kernel: string): Promise<KernelIdentity> {
+  checkKernelName(kernel);
+  const extra = await readExtra(ctx.paths, kernel);
+  if (extra.kind === 'abi-link' && extra.abi !== undefined) {
+    return { kernel, abi: extra.abi, treeName: abiTreeName(extra.abi), source: 'link' };
+  }
+  const override = ctx.config.kernels.get(kernel);
+  const flavour = override?.flavour ?? parseKernelRelease(kernel, ctx.config.flavourPatterns).flavour;
+  if (override?.abiver !== undefined) {
+    const abi = { flavour, abiver: override.abiver };
+    return { kernel, abi, treeName: abiTreeName(abi), source: 'config' };
+  }
+  const symvers = await findKernelSymvers(ctx.paths, kernel);
+  if (symvers === undefined) {
+    throw new EnvironmentError(
+      `no Module.symvers for ${kernel} (looked in ${symversCandidates(ctx.paths, kernel).join(', ')})`,
+      `install linux-headers-${kernel}, or declare its ABI with "[kernel:${kernel}] abiver = N" in /etc/dkms-abi.conf, or an extra -> ../kernel-abi-<flavour>-<N> link`,
+    );
+  }
+  const text = await readSymversText(symvers.host);
+  const model = parseSymvers(text, symvers.inner);
+  const { checks, used } = await checkReferences(ctx, flavour, model);
+  const decision = decideAbi(checks, nextAbiver(used));
+  const abi = { flavour, abiver: decision.abiver };
+  return {
+    kernel,
+    abi,
+    treeName: abiTreeName(abi),
+    source: 'symvers',
+    decision,
+    symvers,
+    ...(decision.kind === 'new'
+      ? { newReference: { path: ctx.paths.abiReference(flavour, decision.abiver), text } }
+      : {}),
+  };
+}
+
+/** Compares a symvers model with every archived reference of the flavour. */
+export async function checkReferences(
+  ctx: Context,
+  flavour: string,
+  model: Symvers,
+): Promise<{ checks: ReferenceCheck[]; used: string[] }> {
+  const used = await listReferences(ctx, flavour);
+  const index = indexSymvers(model.entries);
+  const checks: ReferenceCheck[] = [];
+  for (const abiver of used) {
+    const file = ctx.paths.abiReference(flavour, abiver);
+    const ref = parseSymvers(await readSymversText(file), file);
+    const d = diffSymvers(indexSymvers(ref.entries), index);
+    checks.push({ abiver, breaking: breakingCount(d), added: d.added.length });
+  }
+  return { checks, used };
+}
+
+/** abivers archived for a flavour, numerically sorted. */
+export async function listReferences(ctx: Context, flavour: string): Promise<string[]> {
+  const dir = path.join(ctx.paths.abiArchiveDir, flavour);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names
+    .map((n) => /^([0-9]{1,9})\.symvers$/.exec(n)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .sort((a, b) => Number(a) - Number(b));
+}
