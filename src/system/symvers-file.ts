@@ -1,30 +1,49 @@
-// Reads a Module.symvers from disk, gunzipping /boot/symvers-<kver>.gz (RHEL, SUSE) by magic.
+// Reads a Module.symvers from disk: plain, or gzip-compressed like RHEL's and SUSE's
+// /boot/symvers-<kver>.gz (recognised by magic bytes, so a misnamed file still reads).
+// Problems name the file: InputError for a missing or malformed file (exit 2),
+// EnvironmentError when the disk lets us down (exit 3).
 import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import { parseSymvers, type Symvers } from '../core/symvers.js';
 
-export async function readSymversText(file: string): Promise<string> {
+/** Far above any kernel's (a 6.1 amd64 file is 1.7 MB): a bound for corrupt or hostile input. */
+const MAX_SYMVERS_BYTES = 256 << 20;
+
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * The file's text, decompressed when it is gzip data. `shownAs` is the name messages use
+ * (the path inside --root, say); the host path by default.
+ */
+export async function readSymversText(file: string, shownAs: string = file): Promise<string> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(file, 'no such file');
-    if (code === 'EISDIR') throw new InputError(file, 'is a directory');
-    throw new EnvironmentError(`cannot read ${file}: ${code ?? String(err)}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new InputError(shownAs, 'no such file');
+    if (code === 'EISDIR') throw new InputError(shownAs, 'is a directory, not a Module.symvers');
+    throw new EnvironmentError(`cannot read ${shownAs}: ${code ?? String(err)}`);
   }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      bytes = gunzipSync(bytes);
+      bytes = await gunzipAsync(bytes, { maxOutputLength: MAX_SYMVERS_BYTES });
     } catch (err) {
-      throw new InputError(file, `corrupt gzip data: ${(err as Error).message}`);
+      throw new InputError(shownAs, `corrupt gzip data: ${(err as Error).message}`);
     }
   }
-  if (bytes.includes(0)) throw new InputError(file, 'not a text file (contains NUL bytes)');
-  return bytes.toString('utf8');
+  if (bytes.includes(0)) throw new InputError(shownAs, 'not a text file (contains NUL bytes)');
+  // Strict UTF-8, so that writing the text back reproduces the bytes.
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new InputError(shownAs, 'not UTF-8 text');
+  }
 }
 
-export async function readSymversFile(file: string): Promise<Symvers> {
-  return parseSymvers(await readSymversText(file), file);
+/** The parsed model; errors name `shownAs` (and the line, for a malformed one). */
+export async function readSymversFile(file: string, shownAs: string = file): Promise<Symvers> {
+  return parseSymvers(await readSymversText(file, shownAs), shownAs);
 }
