@@ -1,8 +1,10 @@
 // dkms-abi's own configuration, as plain data, and its validation from parsed INI.
-// Loaded by src/system/config.ts from <root>/etc/dkms-abi.conf and conf.d/*.conf.
-import { parseAbiSpec } from './abi-id.js';
+// Loaded by src/system/config.ts from <root>/etc/dkms-abi.conf and conf.d/*.conf; the
+// format is documented in docs/configuration.md. Every problem is an InputError naming the
+// file and, when the text is given, the line.
 import { InputError } from './errors.js';
-import { validatePathComponent } from './release.js';
+import { keyId, scanIniText, type IniTextScan } from './ini-text.js';
+import { validateAbiver, validatePathComponent } from './release.js';
 
 /** Paths as seen inside the root (absolute, e.g. "/lib/modules"); defaults in src/system/paths.ts. */
 export interface PathOverrides {
@@ -22,6 +24,8 @@ export interface FlavourPattern {
   readonly group: number;
   /** Where the pattern was defined, for messages. */
   readonly source: string;
+  /** Its [flavour] key ("pattern.10"), so that a later file can replace or remove it. */
+  readonly key?: string;
 }
 
 export interface KernelOverride {
@@ -47,11 +51,14 @@ export const DEFAULT_CONFIG: Config = {
   lockTimeoutSeconds: 300,
 };
 
-/** One parsed file: what `ini` made of it, plus its text (for line numbers). */
-export interface IniFile {
-  readonly file: string;
-  readonly text: string;
-  readonly data: Record<string, unknown>;
+/** What the `ini` package returns for a file: sections of key → value. */
+export type IniSections = Readonly<Record<string, unknown>>;
+
+export interface ConfigFromIniOptions {
+  /** The file's text, for line numbers in messages. */
+  readonly text?: string;
+  /** The configuration this file amends (earlier files); the defaults when absent. */
+  readonly base?: Config;
 }
 
 const PATH_KEYS: Readonly<Record<string, keyof PathOverrides>> = {
@@ -61,108 +68,212 @@ const PATH_KEYS: Readonly<Record<string, keyof PathOverrides>> = {
   state_dir: 'stateDir',
   boot_dir: 'bootDir',
 };
+const KERNEL_SECTION = 'kernel:';
+const MAX_LOCK_TIMEOUT = 86_400;
+const MAX_PATH_LENGTH = 4096;
 
-/** Applies files in order (later ones override earlier ones, key by key). */
-export function configFromIni(files: readonly IniFile[], base: Config = DEFAULT_CONFIG): Config {
-  let paths: PathOverrides = { ...base.paths };
-  const patterns: FlavourPattern[] = [...base.flavourPatterns];
-  const kernels = new Map(base.kernels);
+/**
+ * Validates one parsed file and applies it over `base`: a key set here replaces the same
+ * key from earlier files, and an empty value resets it (a path or [abi] key to its default;
+ * a pattern.N, or a kernel's flavour or abiver, is removed).
+ */
+export function configFromIni(
+  sections: IniSections,
+  file: string,
+  options: ConfigFromIniOptions = {},
+): Config {
+  const base = options.base ?? DEFAULT_CONFIG;
+  const scan: IniTextScan | undefined = options.text === undefined ? undefined : scanIniText(options.text);
+  const lineOf = (section: string, key?: string): number | undefined =>
+    key === undefined ? scan?.sections.get(section) : scan?.keys.get(keyId(section, key));
+  const fail = (problem: string, section: string, key?: string): InputError =>
+    new InputError(file, problem, lineOf(section, key));
+
+  const paths: Record<string, string | undefined> = { ...base.paths };
   let reuse = base.reuse;
   let lockTimeoutSeconds = base.lockTimeoutSeconds;
+  const patterns = new Map<string, FlavourPattern>();
+  base.flavourPatterns.forEach((p, i) => patterns.set(p.key ?? `#${i}`, p));
+  const kernels = new Map(base.kernels);
 
-  for (const f of files) {
-    const bad = (problem: string, key?: string): InputError =>
-      new InputError(f.file, problem, lineOf(f.text, key));
-    for (const [section, value] of Object.entries(f.data)) {
-      if (typeof value !== 'object' || value === null)
-        throw bad(
-          `"${section}" must be inside a section ([paths], [abi], [flavour], [kernel-abi], [kernel-flavour])`,
-          section,
-        );
-      const entries = Object.entries(value as Record<string, unknown>);
-      const str = (key: string, v: unknown): string => {
-        if (typeof v !== 'string' || v === '') throw bad(`[${section}] ${key} needs a value`, key);
-        return v;
-      };
-      switch (section) {
-        case 'paths':
-          for (const [key, v] of entries) {
-            const field = PATH_KEYS[key];
-            if (field === undefined)
-              throw bad(`unknown key "${key}" in [paths] (known: ${Object.keys(PATH_KEYS).join(', ')})`, key);
-            const p = str(key, v);
-            if (!p.startsWith('/') || p.split('/').includes('..'))
-              throw bad(
-                `[paths] ${key} must be an absolute path inside the root without "..", got "${p}"`,
-                key,
-              );
-            paths = { ...paths, [field]: p.replace(/\/+$/, '') || '/' };
-          }
-          break;
-        case 'abi':
-          for (const [key, v] of entries) {
-            if (key === 'reuse') {
-              const r = str(key, v);
-              if (r !== 'module' && r !== 'tree')
-                throw bad(`[abi] reuse must be "module" or "tree", got "${r}"`, key);
-              reuse = r;
-            } else if (key === 'lock_timeout') {
-              const n = Number(str(key, v));
-              if (!Number.isFinite(n) || n < 0 || n > 86_400)
-                throw bad(`[abi] lock_timeout must be seconds between 0 and 86400`, key);
-              lockTimeoutSeconds = n;
-            } else throw bad(`unknown key "${key}" in [abi] (known: reuse, lock_timeout)`, key);
-          }
-          break;
-        case 'flavour':
-          for (const [key, v] of entries) {
-            const source = `${f.file}:${lineOf(f.text, key) ?? '?'}`;
-            let re: RegExp;
-            try {
-              re = new RegExp(str(key, v));
-            } catch (err) {
-              throw bad(`[flavour] ${key}: invalid regular expression: ${(err as Error).message}`, key);
-            }
-            if (!/\((?!\?)/.test(re.source))
-              throw bad(`[flavour] ${key}: the pattern needs a capture group for the flavour`, key);
-            patterns.push({ pattern: re, group: 1, source });
-          }
-          break;
-        case 'kernel-abi':
-          for (const [kernel, v] of entries) {
-            const spec = parseAbiSpec(str(kernel, v));
-            if (spec === undefined || validatePathComponent(kernel) !== undefined) {
-              throw bad(`[kernel-abi] ${kernel}: expected "<flavour>-<abiver>" like "amd64-3"`, kernel);
-            }
-            kernels.set(kernel, { ...kernels.get(kernel), flavour: spec.flavour, abiver: spec.abiver });
-          }
-          break;
-        case 'kernel-flavour':
-          for (const [kernel, v] of entries) {
-            const flavour = str(kernel, v);
-            const problem = validatePathComponent(flavour) ?? validatePathComponent(kernel);
-            if (problem !== undefined) throw bad(`[kernel-flavour] ${kernel}: ${problem}`, kernel);
-            kernels.set(kernel, { ...kernels.get(kernel), flavour });
-          }
-          break;
-        default:
-          throw bad(
-            `unknown section [${section}] (known: paths, abi, flavour, kernel-abi, kernel-flavour)`,
+  for (const [section, body] of Object.entries(sections)) {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw fail(
+        `"${section}" is outside any section (start with [paths], [abi], [flavour] or [kernel:<release>])`,
+        '',
+        section,
+      );
+    }
+    const entries = Object.entries(body as Record<string, unknown>).map(([key, raw]): [string, string] => [
+      key,
+      textValue(raw, () => fail(`[${section}] ${key}: expected a single value`, section, key)),
+    ]);
+    if (section === 'paths') {
+      for (const [key, value] of entries) {
+        const field = PATH_KEYS[key];
+        if (field === undefined) {
+          throw fail(
+            `unknown key "${key}" in [paths] (known: ${Object.keys(PATH_KEYS).join(', ')})`,
             section,
+            key,
           );
+        }
+        if (value === '') paths[field] = undefined;
+        else {
+          const problem = pathProblem(value);
+          if (problem !== undefined) throw fail(`[paths] ${key} ${problem}, got "${value}"`, section, key);
+          paths[field] = normalizePath(value);
+        }
       }
+    } else if (section === 'abi') {
+      for (const [key, value] of entries) {
+        if (key === 'reuse') {
+          if (value === '') reuse = DEFAULT_CONFIG.reuse;
+          else if (value === 'module' || value === 'tree') reuse = value;
+          else throw fail(`[abi] reuse must be "module" or "tree", got "${value}"`, section, key);
+        } else if (key === 'lock_timeout') {
+          if (value === '') lockTimeoutSeconds = DEFAULT_CONFIG.lockTimeoutSeconds;
+          else if (/^[0-9]{1,5}$/.test(value) && Number(value) <= MAX_LOCK_TIMEOUT)
+            lockTimeoutSeconds = Number(value);
+          else
+            throw fail(
+              `[abi] lock_timeout must be whole seconds from 0 to ${MAX_LOCK_TIMEOUT}, got "${value}"`,
+              section,
+              key,
+            );
+        } else throw fail(`unknown key "${key}" in [abi] (known: reuse, lock_timeout)`, section, key);
+      }
+    } else if (section === 'flavour') {
+      readFlavourSection(entries, patterns, file, lineOf, fail);
+    } else if (section.startsWith(KERNEL_SECTION)) {
+      const release = section.slice(KERNEL_SECTION.length);
+      const problem = validatePathComponent(release);
+      if (problem !== undefined)
+        throw fail(`[${section}]: "${release}" is not a kernel release: ${problem}`, section);
+      const override: { flavour?: string; abiver?: string } = { ...kernels.get(release) };
+      for (const [key, value] of entries) {
+        if (key !== 'flavour' && key !== 'abiver') {
+          throw fail(`unknown key "${key}" in [${section}] (known: flavour, abiver)`, section, key);
+        }
+        if (value === '') {
+          delete override[key];
+          continue;
+        }
+        const bad = key === 'flavour' ? validatePathComponent(value) : validateAbiver(value);
+        if (bad !== undefined) throw fail(`[${section}] ${key} "${value}": ${bad}`, section, key);
+        override[key] = value;
+      }
+      if (override.flavour === undefined && override.abiver === undefined) kernels.delete(release);
+      else kernels.set(release, override);
+    } else {
+      throw fail(
+        `unknown section [${section}] (known: [paths], [abi], [flavour], [kernel:<release>])`,
+        section,
+      );
     }
   }
-  return { paths, flavourPatterns: patterns, kernels, reuse, lockTimeoutSeconds };
+  return {
+    paths: definedOnly(paths),
+    flavourPatterns: [...patterns.values()].sort(byPatternNumber),
+    kernels,
+    reuse,
+    lockTimeoutSeconds,
+  };
 }
 
-/** 1-based line where `key` is first defined (or its section opened), for messages. */
-function lineOf(text: string, key: string | undefined): number | undefined {
-  if (key === undefined) return undefined;
-  const lines = text.split(/\r?\n/);
-  const i = lines.findIndex((l) => {
-    const t = l.trim();
-    return t.startsWith(`${key} `) || t.startsWith(`${key}=`) || t === `[${key}]`;
-  });
-  return i === -1 ? undefined : i + 1;
+/** [flavour]: pattern.N = REGEX and optionally group.N = K (default 1), N a number. */
+function readFlavourSection(
+  entries: readonly (readonly [string, string])[],
+  patterns: Map<string, FlavourPattern>,
+  file: string,
+  lineOf: (section: string, key?: string) => number | undefined,
+  fail: (problem: string, section: string, key?: string) => InputError,
+): void {
+  const values = new Map(entries);
+  for (const [key, value] of entries) {
+    const m = /^(pattern|group)\.([0-9]{1,4})$/.exec(key);
+    if (m === null)
+      throw fail(
+        `unknown key "${key}" in [flavour] (known: pattern.N, group.N with N a number)`,
+        'flavour',
+        key,
+      );
+    const n = m[2] ?? '';
+    const patternKey = `pattern.${n}`;
+    if (m[1] === 'group') {
+      if (!values.has(patternKey))
+        throw fail(`[flavour] ${key} has no ${patternKey} in the same file`, 'flavour', key);
+      continue;
+    }
+    if (value === '') {
+      patterns.delete(patternKey);
+      continue;
+    }
+    let re: RegExp;
+    let groups: number;
+    try {
+      // Count the groups by matching the empty alternative; then anchor it: the whole
+      // release must match (the value compiled on its own first, so it cannot unbalance
+      // the wrapper).
+      groups = (new RegExp(`${value}|`).exec('')?.length ?? 1) - 1;
+      re = new RegExp(`^(?:${value})$`);
+    } catch (err) {
+      throw fail(`[flavour] ${key}: invalid regular expression: ${(err as Error).message}`, 'flavour', key);
+    }
+    const groupText = values.get(`group.${n}`) ?? '1';
+    const group = /^[0-9]{1,3}$/.test(groupText) ? Number(groupText) : Number.NaN;
+    if (groups === 0)
+      throw fail(`[flavour] ${key} needs a capture group (…) around the flavour`, 'flavour', key);
+    if (!(group >= 1 && group <= groups)) {
+      const where = values.has(`group.${n}`) ? `group.${n}` : key;
+      throw fail(
+        `[flavour] group.${n} must be a capture group of ${key}: 1 to ${groups}, got "${groupText}"`,
+        'flavour',
+        where,
+      );
+    }
+    const line = lineOf('flavour', key);
+    patterns.set(patternKey, {
+      pattern: re,
+      group,
+      source: `${file}${line === undefined ? '' : `:${line}`} [flavour] ${key}`,
+      key: patternKey,
+    });
+  }
+}
+
+/** `ini` turns "true", "false" and "null" into values and key[] into arrays: take back the text. */
+function textValue(raw: unknown, bad: () => InputError): string {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'boolean' || raw === null) return String(raw);
+  throw bad();
+}
+
+/** Why a configured path is unusable, or undefined. */
+function pathProblem(p: string): string | undefined {
+  if (!p.startsWith('/')) return 'must be an absolute path inside the root';
+  if (p.split('/').includes('..')) return 'must not contain ".."';
+  if (p.length > MAX_PATH_LENGTH) return `must be at most ${MAX_PATH_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(p)) return 'must not contain control characters';
+  return undefined;
+}
+
+/** "/var//lib/./dkms/" → "/var/lib/dkms". */
+function normalizePath(p: string): string {
+  return `/${p
+    .split('/')
+    .filter((c) => c !== '' && c !== '.')
+    .join('/')}`;
+}
+
+function definedOnly(paths: Record<string, string | undefined>): PathOverrides {
+  return Object.fromEntries(Object.entries(paths).filter(([, v]) => v !== undefined));
+}
+
+/** pattern.2 before pattern.10; patterns without a key (made in code) first, in their order. */
+function byPatternNumber(a: FlavourPattern, b: FlavourPattern): number {
+  const n = (p: FlavourPattern): number =>
+    p.key === undefined ? -1 : Number(p.key.slice('pattern.'.length));
+  return n(a) - n(b);
 }
