@@ -151,7 +151,7 @@ abiver = 13
     [
       '\n[flavour]\npattern.1 = ^(unclosed\n',
       3,
-      '[flavour] pattern.1: invalid regular expression: Invalid regular expression: /^(unclosed|/: Unterminated group',
+      '[flavour] pattern.1: invalid regular expression: Invalid regular expression: /^(unclosed/: Unterminated group',
     ],
     ['[flavour]\npattern.1 = a)(b\n', 2, '[flavour] pattern.1: invalid regular expression'],
     [

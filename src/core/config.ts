@@ -212,9 +212,9 @@ function readFlavourSection(
     let re: RegExp;
     let groups: number;
     try {
-      // Count the groups by matching the empty alternative; then anchor it: the whole
-      // release must match (the value compiled on its own first, so it cannot unbalance
-      // the wrapper).
+      // Compiled on its own first (so it cannot unbalance the anchoring wrapper, and the
+      // message shows it as written); groups counted by matching an empty alternative.
+      new RegExp(value);
       groups = (new RegExp(`${value}|`).exec('')?.length ?? 1) - 1;
       re = new RegExp(`^(?:${value})$`);
     } catch (err) {

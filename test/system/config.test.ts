@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -158,5 +158,55 @@ pattern.1 = \d+\.\d+\.\d+-(x\#[a-z]+) ; trailing comment
     );
     expect(parseKernelRelease('6.1.0-x#lab', c.flavourPatterns).flavour).toBe('generic'); // "#" is not a safe flavour
     expect(c.flavourPatterns[0]?.pattern.source).toBe(String.raw`^(?:\d+\.\d+\.\d+-(x#[a-z]+))$`);
+  });
+
+  it('reads quoted values as JSON, and four backslashes as a literal one in a regex, as documented', () => {
+    const c = configFromText(
+      String.raw`[flavour]
+pattern.1 = "^(\\w+)#x$"
+pattern.2 = a\\\\b-(c)
+`,
+      'x.conf',
+    );
+    expect(c.flavourPatterns.map((p) => p.pattern.source)).toEqual([
+      String.raw`^(?:^(\w+)#x$)$`,
+      String.raw`^(?:a\\b-(c))$`,
+    ]);
+    expect(c.flavourPatterns[1]?.pattern.test(String.raw`a\b-c`)).toBe(true);
+  });
+});
+
+describe('docs/configuration.md', () => {
+  it('shows an example that loads and means what its comments say', async () => {
+    const doc = await readFile(path.resolve(import.meta.dirname, '../../docs/configuration.md'), 'utf8');
+    const example = /```ini\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    await write(etc('dkms-abi.conf'), example);
+    const c = await loadConfig(root);
+    expect(c.paths).toEqual({ modulesDir: '/usr/lib/modules' });
+    expect([c.reuse, c.lockTimeoutSeconds]).toEqual(['module', 300]);
+    const flavour = (k: string): string => parseKernelRelease(k, c.flavourPatterns).flavour;
+    expect([flavour('6.6.0-3-acme-amd64'), flavour('6.6.0-4-acme-arm64'), flavour('6.9.2-lab7-rt')]).toEqual([
+      'acme-amd64',
+      'acme-arm64',
+      'rt',
+    ]);
+    expect([...c.kernels]).toEqual([
+      ['6.1.0-47-amd64', { abiver: '3' }],
+      ['5.14.0-362.8.1.el9_3.x86_64+rt', { flavour: 'rhel9-rt', abiver: '12' }],
+    ]);
+  });
+
+  it('lists built-in flavours that the parser really gives', async () => {
+    const doc = await readFile(path.resolve(import.meta.dirname, '../../docs/configuration.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('### Built-in schemes'), doc.indexOf('RPM-family flavours'));
+    const rows = table.split('\n').filter((l) => /^\| [A-Za-z]/.test(l) && !l.startsWith('| distribution'));
+    expect(rows.length).toBeGreaterThan(6);
+    for (const row of rows) {
+      const [, releases = '', flavours = ''] = row.split(' | ');
+      const rel = [...releases.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
+      const fl = [...flavours.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
+      const expected = fl.length === 1 ? rel.map(() => fl[0]) : fl;
+      expect(rel.map((r) => parseKernelRelease(r).flavour)).toEqual(expected);
+    }
   });
 });
