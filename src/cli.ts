@@ -6,7 +6,11 @@ import { makeContext } from './system/context.js';
 import { processOutput } from './system/output.js';
 import type { Dispatch, Wiring } from './cli/wiring.js';
 
-const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [() => import('./cli/hooks.js')];
+const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [
+  () => import('./cli/modules.js'),
+  () => import('./cli/kernel.js'),
+  () => import('./cli/hooks.js'),
+];
 
 export async function main(argv: readonly string[]): Promise<void> {
   const out = processOutput();

@@ -1,0 +1,27 @@
+import type { Wiring } from './wiring.js';
+
+export const wiring: Wiring = (program, dispatch) => {
+  const kernel = program.command('kernel').description('register, unregister and list kernels');
+  kernel
+    .command('add')
+    .argument('<kver>')
+    .description(
+      'decide its ABI, link extra/ to the shared tree, reuse or build every AUTOINSTALL module, depmod',
+    )
+    .action(async (kver: string) => {
+      await dispatch(async () => (await import('../commands/kernel.js')).kernelAdd, { kernel: kver });
+    });
+  kernel
+    .command('remove')
+    .argument('<kver>')
+    .description('unregister it; prune its ABI tree when no other kernel uses it')
+    .action(async (kver: string) => {
+      await dispatch(async () => (await import('../commands/kernel.js')).kernelRemove, { kernel: kver });
+    });
+  kernel
+    .command('list')
+    .description('kernels with their flavour, abiver and tree')
+    .action(async () => {
+      await dispatch(async () => (await import('../commands/kernel.js')).kernelList, {});
+    });
+};

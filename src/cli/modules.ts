@@ -1,0 +1,80 @@
+import { parseModuleVersion, type Wiring } from './wiring.js';
+
+export const wiring: Wiring = (program, dispatch) => {
+  program
+    .command('status')
+    .argument('[module]', 'MODULE or MODULE/VERSION')
+    .option('-k, --kernel <kver>', 'only this kernel')
+    .description(
+      'one line per module/version/kernel/arch: added, built, installed, installed-abi (from K0), abi-mismatch (reason)[, needs-depmod]',
+    )
+    .action(async (target: string | undefined, o: { kernel?: string }) => {
+      const mv = target === undefined ? {} : parseModuleVersion(target);
+      await dispatch(async () => (await import('../commands/status.js')).status, { ...mv, ...o });
+    });
+  program
+    .command('add')
+    .argument('<module/version>', 'the source in <root>/usr/src/<module>-<version>')
+    .description('dkms add inside the root')
+    .action(async (target: string) => {
+      await dispatch(async () => (await import('../commands/module-ops.js')).add, parseModuleVersion(target));
+    });
+  program
+    .command('build')
+    .argument('<module/version>')
+    .requiredOption('-k, --kernel <kver>', 'kernel to build for')
+    .description(
+      "dkms build against the kernel's headers, linking against the exports of the modules in its ABI tree",
+    )
+    .action(async (target: string, o: { kernel: string }) => {
+      await dispatch(async () => (await import('../commands/module-ops.js')).build, {
+        ...parseModuleVersion(target),
+        ...o,
+      });
+    });
+  program
+    .command('install')
+    .argument('<module/version>')
+    .requiredOption('-k, --kernel <kver>', 'kernel to build for and install on')
+    .description(
+      'build if needed, install into the shared ABI tree, mark installed for every kernel of that ABI the verdict accepts',
+    )
+    .action(async (target: string, o: { kernel: string }) => {
+      await dispatch(async () => (await import('../commands/module-ops.js')).install, {
+        ...parseModuleVersion(target),
+        ...o,
+      });
+    });
+  program
+    .command('uninstall')
+    .argument('<module[/version]>')
+    .option('-k, --kernel <kver>', "only from this kernel's ABI tree")
+    .description('remove from the shared ABI trees (DKMS keeps the builds)')
+    .action(async (target: string, o: { kernel?: string }) => {
+      await dispatch(async () => (await import('../commands/module-ops.js')).uninstall, {
+        ...parseModuleVersion(target),
+        ...o,
+      });
+    });
+  program
+    .command('remove')
+    .argument('<module/version>')
+    .option('--all', 'every kernel')
+    .option('-k, --kernel <kver>', 'one kernel')
+    .description('uninstall, then dkms remove inside the root')
+    .action(async (target: string, o: { all?: boolean; kernel?: string }) => {
+      await dispatch(async () => (await import('../commands/module-ops.js')).remove, {
+        ...parseModuleVersion(target),
+        ...o,
+      });
+    });
+  program
+    .command('autoinstall')
+    .option('-k, --kernel <kver>', 'kernel (default: the running one)')
+    .description(
+      'every AUTOINSTALL module: reuse a same-ABI build when the verdict allows, else build and install',
+    )
+    .action(async (o: { kernel?: string }) => {
+      await dispatch(async () => (await import('../commands/autoinstall.js')).autoinstall, o);
+    });
+};

@@ -1,0 +1,40 @@
+// status: one dkms-style line per module/version/kernel/arch, read from the trees directly.
+import type { ExitCode } from '../core/errors.js';
+import { deriveStatus, formatStatusLine, type Usability } from '../core/status.js';
+import type { TreeModule } from '../core/snapshot.js';
+import { sameAbi } from '../core/abi-id.js';
+import type { Context } from '../system/context.js';
+import { scanRoot } from '../system/scan.js';
+import { makeChecker } from '../system/usable.js';
+
+export interface StatusOptions {
+  readonly module?: string;
+  readonly version?: string;
+  readonly kernel?: string;
+}
+
+export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCode> {
+  const snap = await scanRoot(ctx.paths);
+  const verdicts = makeChecker(ctx.paths);
+  // Verdicts are asynchronous (files, cache); derive needs them ready: compute the pairs first.
+  const answers = new Map<string, Usability>();
+  const key = (tm: TreeModule, kernel: string) => `${tm.module}\0${tm.version}\0${tm.arch}\0${kernel}`;
+  for (const k of snap.kernels) {
+    if (k.abi === undefined || (opts.kernel !== undefined && k.kernel !== opts.kernel)) continue;
+    const abi = k.abi;
+    const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+    for (const tm of tree?.modules ?? []) {
+      if (opts.module !== undefined && tm.module !== opts.module) continue;
+      answers.set(key(tm, k.kernel), await verdicts.usability(tm, k.kernel));
+    }
+  }
+  await verdicts.flush();
+  const entries = deriveStatus(
+    snap,
+    (tm, kernel) => answers.get(key(tm, kernel)) ?? { usable: false, reason: 'not checked' },
+    opts,
+  );
+  if (ctx.json) ctx.out.json({ entries });
+  else for (const e of entries) ctx.out.line(formatStatusLine(e));
+  return 0;
+}

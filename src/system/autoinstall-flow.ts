@@ -1,0 +1,282 @@
+// Autoinstall for one kernel: every AUTOINSTALL module (newest version) ends up usable on
+// it with as little compiling as possible — already in the kernel's tree and accepted by the
+// verdict: link it; a passing binary in another ABI tree (reuse = module): copy it in; else
+// dkms build + install. Modules go in BUILD_DEPENDS order; a failure is reported and the
+// rest proceed. A kernel whose tree holds modules its loader would refuse does not belong
+// to that ABI: it is moved to a tree of its own first.
+import path from 'node:path';
+import { abiTreeName, nextAbiver, sameAbi, type AbiId } from '../core/abi-id.js';
+import { buildOrder } from '../core/build-order.js';
+import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
+import type { Snapshot, TreeModule } from '../core/snapshot.js';
+import { readFile } from 'node:fs/promises';
+import type { Context } from './context.js';
+import { ensureRegistered, installModule } from './install-flow.js';
+import { listReferences, type KernelIdentity } from './kernel-identity.js';
+import { planRegisterKernel } from './kernel-register.js';
+import { planInstall, planLinkKernel, planUnmark } from './module-install.js';
+import { hostArch, kernelsOfTree, readModuleConf, type ModuleVersionRef } from './modules.js';
+import { PlanBuilder } from './plan-helpers.js';
+import { scanRoot } from './scan.js';
+import type { Session } from './session.js';
+import type { UsabilityChecker } from './usability.js';
+
+export type ModuleAction =
+  | { readonly kind: 'usable' }
+  | { readonly kind: 'linked' }
+  | { readonly kind: 'reused'; readonly from: string }
+  | { readonly kind: 'built' }
+  | { readonly kind: 'excluded'; readonly message: string }
+  | { readonly kind: 'failed'; readonly message: string };
+
+export interface ModuleResult extends ModuleVersionRef {
+  readonly action: ModuleAction;
+}
+
+export interface AutoinstallReport {
+  readonly kernel: string;
+  readonly tree: string;
+  readonly splitFrom?: { readonly tree: string; readonly reason: string };
+  readonly results: readonly ModuleResult[];
+}
+
+const collator = new Intl.Collator('en', { numeric: true });
+
+export async function autoinstallKernel(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  kernel: string,
+  progress: (r: ModuleResult) => void = () => undefined,
+): Promise<AutoinstallReport> {
+  const arch = hostArch();
+  let id = await ensureRegistered(ctx, session, kernel);
+  let snap = await scanRoot(ctx.paths);
+
+  // A tree module this kernel's loader would refuse means the kernel is not of this ABI.
+  const refused = await firstRefused(snap, id.abi, kernel, verdicts);
+  let splitFrom: AutoinstallReport['splitFrom'];
+  if (refused !== undefined) {
+    splitFrom = { tree: id.treeName, reason: `${refused.module.module}: ${refused.reason}` };
+    id = await splitKernel(ctx, session, snap, id, arch);
+    ctx.out.note(`${kernel} does not match ${splitFrom.tree} (${splitFrom.reason}): moved to ${id.treeName}`);
+    snap = await scanRoot(ctx.paths);
+  }
+
+  const candidates = await autoinstallCandidates(ctx, snap, kernel, arch);
+  const results: ModuleResult[] = [];
+  for (const c of buildOrder(candidates.modules)) {
+    const result = await autoinstallOne(ctx, session, verdicts, id, c, kernel, arch);
+    results.push(result);
+    progress(result);
+  }
+  for (const f of candidates.failures) {
+    results.push(f);
+    progress(f);
+  }
+  // modules.dep for this kernel in any case: new links, and modules newer than its index.
+  await session.apply({ description: `depmod ${kernel}`, operations: [], depmod: [kernel] });
+  return { kernel, tree: id.treeName, ...(splitFrom !== undefined ? { splitFrom } : {}), results };
+}
+
+interface Candidate extends ModuleVersionRef {
+  readonly buildDepends: readonly string[];
+}
+
+async function autoinstallCandidates(
+  ctx: Context,
+  snap: Snapshot,
+  kernel: string,
+  arch: string,
+): Promise<{ modules: Candidate[]; failures: ModuleResult[] }> {
+  const newest = new Map<string, string>();
+  for (const mv of snap.dkms) {
+    if (!mv.added) continue;
+    const cur = newest.get(mv.module);
+    if (cur === undefined || collator.compare(mv.version, cur) > 0) newest.set(mv.module, mv.version);
+  }
+  const modules: Candidate[] = [];
+  const failures: ModuleResult[] = [];
+  for (const [module, version] of [...newest.entries()].sort()) {
+    try {
+      const conf = await readModuleConf(ctx, { module, version }, kernel, arch);
+      if (conf.autoinstall) modules.push({ module, version, buildDepends: conf.buildDepends });
+    } catch (err) {
+      failures.push({ module, version, action: { kind: 'failed', message: (err as Error).message } });
+    }
+  }
+  return { modules, failures };
+}
+
+async function autoinstallOne(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  id: KernelIdentity,
+  c: Candidate,
+  kernel: string,
+  arch: string,
+): Promise<ModuleResult> {
+  const mv = { module: c.module, version: c.version };
+  try {
+    const snap = await scanRoot(ctx.paths);
+    const tree = snap.trees.find((t) => sameAbi(t.abi, id.abi));
+    const here = tree?.modules.find(
+      (m) => m.module === c.module && m.version === c.version && m.arch === arch,
+    );
+    if (here !== undefined) {
+      // Checked by firstRefused already: the kernel's loader accepts it.
+      const linked = await linkExisting(ctx, session, id, here, kernel);
+      return { ...mv, action: { kind: linked ? 'linked' : 'usable' } };
+    }
+    if (ctx.config.reuse === 'module') {
+      const donor = await findDonor(ctx, snap, id.abi, c, arch, kernel, verdicts);
+      if (donor !== undefined) {
+        await copyFromTree(ctx, session, snap, id, donor, kernel);
+        return { ...mv, action: { kind: 'reused', from: abiTreeName(donor.abi) } };
+      }
+    }
+    const outcome = await installModule(ctx, session, verdicts, mv, kernel);
+    switch (outcome.kind) {
+      case 'installed':
+        return { ...mv, action: { kind: 'built' } };
+      case 'excluded':
+        return { ...mv, action: { kind: 'excluded', message: outcome.message } };
+      case 'build-failed':
+        return { ...mv, action: { kind: 'failed', message: `${outcome.message} (see ${outcome.makeLog})` } };
+      case 'unusable':
+        return { ...mv, action: { kind: 'failed', message: `built but unusable: ${outcome.reason}` } };
+    }
+  } catch (err) {
+    return { ...mv, action: { kind: 'failed', message: (err as Error).message } };
+  }
+}
+
+/** Adds DKMS bookkeeping for a module the kernel's tree already holds. True when anything changed. */
+async function linkExisting(
+  ctx: Context,
+  session: Session,
+  id: KernelIdentity,
+  tm: TreeModule,
+  kernel: string,
+): Promise<boolean> {
+  const plan = new PlanBuilder(ctx.paths.root);
+  await planLinkKernel(ctx.paths, { ...tm, dkmsBookkeeping: true }, kernel, plan);
+  if (plan.operations.length === 0) return false;
+  await session.apply({
+    description: `link ${tm.module}/${tm.version} for ${kernel} in ${id.treeName}`,
+    operations: plan.operations,
+    depmod: [kernel],
+  });
+  return true;
+}
+
+async function firstRefused(
+  snap: Snapshot,
+  abi: AbiId,
+  kernel: string,
+  verdicts: UsabilityChecker,
+): Promise<{ module: TreeModule; reason: string } | undefined> {
+  const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+  for (const tm of tree?.modules ?? []) {
+    const u = await verdicts.usability(tm, kernel);
+    if (!u.usable) return { module: tm, reason: u.reason };
+  }
+  return undefined;
+}
+
+/** A binary of the same module version in another tree that every kernel of ours accepts. */
+async function findDonor(
+  ctx: Context,
+  snap: Snapshot,
+  abi: AbiId,
+  c: Candidate,
+  arch: string,
+  kernel: string,
+  verdicts: UsabilityChecker,
+): Promise<{ abi: AbiId; module: TreeModule } | undefined> {
+  const ours = kernelsOfTree(snap, abi, [kernel]);
+  for (const t of snap.trees) {
+    if (sameAbi(t.abi, abi)) continue;
+    const tm = t.modules.find((m) => m.module === c.module && m.version === c.version && m.arch === arch);
+    if (tm === undefined) continue;
+    const dir = ctx.paths.abiTree(t.abi.flavour, t.abi.abiver);
+    const files = tm.files.map((f) => path.join(dir, f));
+    let all = true;
+    for (const k of ours) {
+      if (!(await verdicts.filesUsable(files, k)).usable) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return { abi: t.abi, module: tm };
+  }
+  return undefined;
+}
+
+async function copyFromTree(
+  ctx: Context,
+  session: Session,
+  snap: Snapshot,
+  id: KernelIdentity,
+  donor: { abi: AbiId; module: TreeModule },
+  kernel: string,
+): Promise<void> {
+  const from = ctx.paths.abiTree(donor.abi.flavour, donor.abi.abiver);
+  const tm = donor.module;
+  const symvers = await readFile(
+    path.join(from, treeMetaDir(tm.module, tm.version), SAVED_SYMVERS_FILE),
+    'utf8',
+  ).catch(() => '');
+  const plan = new PlanBuilder(ctx.paths.root);
+  const previous = snap.trees
+    .find((t) => sameAbi(t.abi, id.abi))
+    ?.modules.find((m) => m.module === tm.module && m.arch === tm.arch);
+  await planInstall(
+    ctx.paths,
+    {
+      module: tm.module,
+      version: tm.version,
+      arch: tm.arch,
+      builtFor: tm.builtFor,
+      abi: id.abi,
+      files: tm.files.map((rel) => ({ rel, host: path.join(from, rel) })),
+      symvers,
+      kernels: kernelsOfTree(snap, id.abi, [kernel]),
+      previous,
+      dkmsBookkeeping: true,
+    },
+    plan,
+  );
+  await session.apply({
+    description: `reuse ${tm.module}/${tm.version} from ${abiTreeName(donor.abi)} in ${id.treeName}`,
+    operations: plan.operations,
+    depmod: kernelsOfTree(snap, id.abi, [kernel]),
+  });
+}
+
+/** Moves a kernel to a new ABI tree of its flavour: new abiver, extra/ retargeted, old marks dropped. */
+async function splitKernel(
+  ctx: Context,
+  session: Session,
+  snap: Snapshot,
+  id: KernelIdentity,
+  arch: string,
+): Promise<KernelIdentity> {
+  const used = [
+    ...(await listReferences(ctx, id.abi.flavour)),
+    ...snap.trees.filter((t) => t.abi.flavour === id.abi.flavour).map((t) => t.abi.abiver),
+  ];
+  const abi = { flavour: id.abi.flavour, abiver: nextAbiver(used) };
+  const next: KernelIdentity = { kernel: id.kernel, abi, treeName: abiTreeName(abi), source: id.source };
+  const plan = new PlanBuilder(ctx.paths.root);
+  const old = snap.trees.find((t) => sameAbi(t.abi, id.abi));
+  for (const tm of old?.modules ?? []) if (tm.arch === arch) await planUnmark(ctx.paths, tm, id.kernel, plan);
+  await planRegisterKernel(ctx, next, plan);
+  await session.apply({
+    description: `move ${id.kernel} from ${id.treeName} to ${next.treeName}`,
+    operations: plan.operations,
+    depmod: [id.kernel],
+  });
+  return next;
+}

@@ -1,0 +1,141 @@
+// The install path shared by `install`, `autoinstall` and `kernel add`: make sure the
+// kernel is registered in its ABI tree, build when needed, then install the build into the
+// tree for every kernel of that ABI the verdict accepts — one transaction, depmod last.
+import type { Usability } from '../core/status.js';
+import { UsageError } from '../core/errors.js';
+import type { Context } from './context.js';
+import { identifyKernel, type KernelIdentity } from './kernel-identity.js';
+import { planRegisterKernel } from './kernel-register.js';
+import { planInstall } from './module-install.js';
+import {
+  buildModule,
+  builtFiles,
+  exportsSymvers,
+  hostArch,
+  kernelsOfTree,
+  previousInTree,
+  readModuleConf,
+  treeFiles,
+  type ModuleVersionRef,
+} from './modules.js';
+import { PlanBuilder } from './plan-helpers.js';
+import { scanRoot } from './scan.js';
+import type { Session } from './session.js';
+import type { UsabilityChecker } from './usability.js';
+
+export type InstallOutcome =
+  | {
+      readonly kind: 'installed';
+      readonly kernels: readonly string[];
+      readonly rejected: readonly RejectedKernel[];
+      readonly built: boolean;
+    }
+  | { readonly kind: 'excluded'; readonly message: string }
+  | {
+      readonly kind: 'build-failed';
+      readonly message: string;
+      readonly makeLog: string;
+      readonly logTail: string;
+    }
+  | { readonly kind: 'unusable'; readonly reason: string };
+
+export interface RejectedKernel {
+  readonly kernel: string;
+  readonly reason: string;
+}
+
+/** Registers a kernel (tree, link, reference) in its own transaction when anything is missing. */
+export async function ensureRegistered(
+  ctx: Context,
+  session: Session,
+  kernel: string,
+): Promise<KernelIdentity> {
+  const id = await identifyKernel(ctx, kernel);
+  const plan = new PlanBuilder(ctx.paths.root);
+  const reg = await planRegisterKernel(ctx, id, plan);
+  if (reg.changed) {
+    await session.apply({
+      description: `register ${kernel} in ${id.treeName}`,
+      operations: plan.operations,
+      depmod: [kernel],
+    });
+    for (const f of reg.migrated) ctx.out.note(`moved extra/${f} of ${kernel} into ${id.treeName}`);
+  }
+  return id;
+}
+
+export async function installModule(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  mv: ModuleVersionRef,
+  kernel: string,
+  opts: { build: boolean } = { build: true },
+): Promise<InstallOutcome> {
+  const arch = hostArch();
+  const id = await ensureRegistered(ctx, session, kernel);
+  let built = false;
+  let conf = await readModuleConf(ctx, mv, kernel, arch);
+  let files = await builtFiles(ctx, mv, conf, kernel, arch).catch(() => undefined);
+  if (files === undefined) {
+    if (!opts.build) throw new UsageError(`${mv.module}/${mv.version} is not built for ${kernel}`);
+    const outcome = await buildModule(ctx, mv, kernel, arch, id.abi);
+    switch (outcome.kind) {
+      case 'excluded':
+        return { kind: 'excluded', message: outcome.message };
+      case 'build-failed':
+        return {
+          kind: 'build-failed',
+          message: outcome.message,
+          makeLog: outcome.makeLog,
+          logTail: outcome.logTail,
+        };
+      case 'built':
+      case 'already-built':
+        built = outcome.kind === 'built';
+    }
+    conf = await readModuleConf(ctx, mv, kernel, arch);
+    files = await builtFiles(ctx, mv, conf, kernel, arch);
+  }
+
+  const snap = await scanRoot(ctx.paths);
+  const candidates = kernelsOfTree(snap, id.abi, [kernel]);
+  const accepted: string[] = [];
+  const rejected: RejectedKernel[] = [];
+  for (const k of candidates) {
+    const u: Usability = await verdicts.filesUsable(
+      files.map((f) => f.host),
+      k,
+    );
+    if (u.usable) accepted.push(k);
+    else rejected.push({ kernel: k, reason: u.reason });
+  }
+  if (!accepted.includes(kernel)) {
+    const why = rejected.find((r) => r.kernel === kernel)?.reason ?? 'rejected';
+    return { kind: 'unusable', reason: why };
+  }
+  const plan = new PlanBuilder(ctx.paths.root);
+  await planInstall(
+    ctx.paths,
+    {
+      module: mv.module,
+      version: mv.version,
+      arch,
+      builtFor: kernel,
+      abi: id.abi,
+      files: treeFiles(files),
+      symvers: await exportsSymvers(files),
+      kernels: accepted,
+      previous: previousInTree(snap, id.abi, mv.module, arch),
+      dkmsBookkeeping: true,
+    },
+    plan,
+  );
+  // Every kernel of the tree sees the new files through its extra/ link: all get depmod.
+  await session.apply({
+    description: `install ${mv.module}/${mv.version} into ${id.treeName}`,
+    operations: plan.operations,
+    depmod: candidates,
+  });
+  return { kind: 'installed', kernels: accepted, rejected, built };
+}

@@ -1,0 +1,14 @@
+// What the sharing flows ask of the per-module verdict: would a kernel's module loader
+// accept these binaries (with the other modules of the kernel's ABI tree present)?
+// Implemented over the VerdictService by src/system/usable.ts.
+import type { TreeModule } from '../core/snapshot.js';
+import type { Usability } from '../core/status.js';
+
+export interface UsabilityChecker {
+  /** Module files (host paths) on a kernel, as they would be loaded from its tree. */
+  filesUsable(hostPaths: readonly string[], kernel: string): Promise<Usability>;
+  /** A module installed in a tree, on one of the tree's kernels. */
+  usability(tm: TreeModule, kernel: string): Promise<Usability>;
+  /** Persist whatever was cached (status calls it once at the end). */
+  flush(): Promise<void>;
+}
