@@ -98,9 +98,12 @@ function fromBuild(
   }
   const u = usability(tm, b.kernel);
   const depmod = needsDepmod(tm, k);
-  if (!u.usable) return { ...base, state: 'abi-mismatch', needsDepmod: depmod, reason: u.reason };
-  const state = b.kind === 'built' && b.builtFor === b.kernel ? 'installed' : 'installed-abi';
-  return { ...base, state, needsDepmod: depmod, reason: null };
+  // The tree's manifest knows which kernel the installed binary was built for (DKMS's
+  // directory may be a build moved over from a kernel since removed).
+  const installed = { ...base, builtFor: tm.builtFor };
+  if (!u.usable) return { ...installed, state: 'abi-mismatch', needsDepmod: depmod, reason: u.reason };
+  const state = tm.builtFor === b.kernel ? 'installed' : 'installed-abi';
+  return { ...installed, state, needsDepmod: depmod, reason: null };
 }
 
 function addedEntry(module: string, version: string): StatusEntry {
