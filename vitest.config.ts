@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // against real dkms, kmod and Debian headers in sandbox roots, so they run one file at a time.
 export default defineConfig({
   test: {
+    globalSetup: ['test/global-setup.ts'],
     projects: [
       {
         test: {
