@@ -3,10 +3,11 @@
 // start time; an owner that is gone (or whose pid was reused) leaves a stale lock that the
 // next run takes over. Takeover itself is guarded by a second O_EXCL file so two waiters
 // cannot both break the same stale lock and both think they own the new one.
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { EnvironmentError } from '../core/errors.js';
+import { mkdirParents } from './txn.js';
 
 export interface LockOwner {
   readonly pid: number;
@@ -42,7 +43,9 @@ export async function acquireLock(file: string, opts: LockOptions): Promise<Held
     mine.count++;
     return nestedHandle(file);
   }
-  await mkdir(path.dirname(file), { recursive: true });
+  await mkdirParents(path.dirname(file)).catch((err: unknown) => {
+    throw lockError(file, err);
+  });
   const me: LockOwner = {
     pid: process.pid,
     start: await processStart(process.pid),
@@ -199,7 +202,9 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
   try {
     return Date.now() - (await stat(file)).mtimeMs > ms;
   } catch {
-    return true;
+    // Gone: released normally. Not "old": removing it now could remove a lock another
+    // process creates between this check and the rm.
+    return false;
   }
 }
 

@@ -22,7 +22,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { EnvironmentError } from '../core/errors.js';
+import { DkmsAbiError, EnvironmentError } from '../core/errors.js';
 import type { Operation, Plan } from '../core/plan.js';
 import { isInsideRoot } from './rootfs.js';
 
@@ -46,6 +46,8 @@ interface JournalEntry {
 interface Journal {
   readonly id: string;
   readonly description: string;
+  /** The root the plan was checked against; undo never acts through a link leading out of it. */
+  readonly root?: string;
   readonly entries: readonly JournalEntry[];
   readonly depmod: readonly string[];
 }
@@ -56,28 +58,72 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   for (const o of plan.operations) await assertInsideRoot(opts.root, o);
   const entries: JournalEntry[] = [];
   for (const o of plan.operations) entries.push(await journalEntry(o, entries));
-  const journal: Journal = { id, description: plan.description, entries, depmod: plan.depmod };
+  const journal: Journal = {
+    id,
+    description: plan.description,
+    root: opts.root,
+    entries,
+    depmod: plan.depmod,
+  };
   const dir = path.join(opts.journalDir, id);
-  await mkdir(dir, { recursive: true });
-  await writeDurable(path.join(dir, 'plan.json'), JSON.stringify(journal, null, 1));
-  await fsyncDir(opts.journalDir);
+  try {
+    await mkdirParents(opts.journalDir);
+    // Not recursive: a recursive mkdir on a read-only filesystem reports ENOENT, not EROFS.
+    await mkdir(dir);
+    await writeDurable(path.join(dir, 'plan.json'), JSON.stringify(journal, null, 1));
+    await fsyncDir(opts.journalDir);
+  } catch (err) {
+    // Nothing live was touched: leave no half-written journal behind.
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw environmentError(plan, err, 'nothing was changed');
+  }
 
   let step = 0;
   try {
     for (const [i, o] of plan.operations.entries()) {
       await faultPoint(step++);
+      // Checked again now: an earlier operation of this plan may have changed a parent.
+      await assertInsideRoot(opts.root, o);
       await execute(o, id, i);
     }
     await faultPoint(step++);
     if (opts.depmod !== undefined && plan.depmod.length > 0) await opts.depmod(plan.depmod);
     await faultPoint(step++);
   } catch (err) {
-    await rollback(journal, dir);
-    throw err;
+    try {
+      await rollback(journal, dir);
+    } catch (undoErr) {
+      throw environmentError(
+        plan,
+        err,
+        `rolling back failed too (${messageOf(undoErr)}); the journal ${dir} is kept and the next run finishes the rollback`,
+      );
+    }
+    throw environmentError(plan, err, 'the change was rolled back');
   }
-  await writeDurable(path.join(dir, 'committed'), '');
+  try {
+    await writeDurable(path.join(dir, 'committed'), '');
+  } catch (err) {
+    // Without the commit mark the change is not durable yet: undo it.
+    await rollback(journal, dir).catch(() => undefined);
+    throw environmentError(plan, err, 'the change was rolled back');
+  }
   await faultPoint(step++);
-  await cleanup(journal, dir);
+  // Committed: leftovers of the cleanup are removed by the next recovery.
+  await cleanup(journal, dir).catch(() => undefined);
+}
+
+/**
+ * Our own errors pass through (they already say what failed); anything else (ENOSPC,
+ * EROFS, EACCES from the file system) becomes an EnvironmentError naming the change.
+ */
+function environmentError(plan: Plan, err: unknown, outcome: string): Error {
+  if (err instanceof DkmsAbiError) return err;
+  return new EnvironmentError(`cannot apply "${plan.description}": ${messageOf(err)}`, outcome);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** Finishes or rolls back journals left by runs that died. Returns kernels needing depmod. */
@@ -199,10 +245,12 @@ async function execute(o: Operation, id: string, i: number): Promise<void> {
       const tmp = tmpName(o.path, id, i, 'new');
       await rm(tmp, { force: true });
       await symlink(o.target, tmp);
+      await keepAside(o.path, tmpName(o.path, id, i, 'old'));
       await rename(tmp, o.path);
       break;
     }
     case 'rename':
+      await keepAside(o.path, tmpName(o.path, id, i, 'old'));
       await rename(o.from, o.path);
       await fsyncDir(path.dirname(o.from));
       break;
@@ -218,10 +266,22 @@ async function rollback(journal: Journal, dir: string): Promise<void> {
   for (let i = journal.entries.length - 1; i >= 0; i--) {
     const e = journal.entries[i];
     if (e === undefined) continue;
+    // An operation refused or never reached did nothing; its path's parent may now be a
+    // link this plan made (even one leading out of the root): never act through it.
+    if (!(await parentInsideRoot(journal, e.path))) continue;
+    // A staged file is never live: remove it first, so undoing a mkdir finds its directory
+    // empty (a write cut short by ENOSPC leaves a partial one).
+    await rm(tmpName(e.path, journal.id, i, 'new'), { recursive: true, force: true });
     await undo(e, journal.id, i);
   }
   await removeTemps(journal);
   await rm(dir, { recursive: true, force: true });
+}
+
+async function parentInsideRoot(journal: Journal, p: string): Promise<boolean> {
+  if (journal.root === undefined) return true;
+  const realRoot = await realpath(journal.root).catch(() => journal.root ?? '/');
+  return isInsideRoot(realRoot, await realExistingAncestor(path.dirname(p)));
 }
 
 async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
@@ -237,7 +297,13 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
       else if (e.before.kind === 'absent') await rm(p, { force: true });
       break;
     }
-    case 'symlink':
+    case 'symlink': {
+      // A regular file the link replaced comes back first.
+      const old = tmpName(p, id, i, 'old');
+      if (await exists(old)) {
+        await rename(old, p);
+        break;
+      }
       if (e.before.kind === 'symlink') {
         const current = await readlink(p).catch(() => undefined);
         if (current !== e.before.target) {
@@ -251,9 +317,13 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
         if (st?.isSymbolicLink() === true) await unlink(p);
       }
       break;
-    case 'rename':
+    }
+    case 'rename': {
       if (e.from !== undefined && !(await exists(e.from)) && (await exists(p))) await rename(p, e.from);
+      const old = tmpName(p, id, i, 'old');
+      if (await exists(old)) await rename(old, p);
       break;
+    }
     case 'remove': {
       const gone = tmpName(p, id, i, 'gone');
       if (await exists(gone)) await rename(gone, p);
@@ -270,14 +340,43 @@ async function cleanup(journal: Journal, dir: string): Promise<void> {
 
 async function removeTemps(journal: Journal): Promise<void> {
   for (const [i, e] of journal.entries.entries()) {
+    if (!(await parentInsideRoot(journal, e.path))) continue;
     for (const kind of ['new', 'old', 'gone'] as const) {
       await rm(tmpName(e.path, journal.id, i, kind), { recursive: true, force: true });
     }
   }
 }
 
+/**
+ * Keeps what an operation is about to replace (a file or a symlink; a directory cannot be
+ * replaced by rename unless empty) under a hard link, so undo can put it back. The live
+ * name stays in place until the rename over it: no moment without it.
+ */
+async function keepAside(p: string, old: string): Promise<void> {
+  const st = await lstat(p).catch(() => undefined);
+  if (st === undefined || st.isDirectory()) return;
+  await rm(old, { force: true });
+  await link(p, old);
+}
+
 function tmpName(p: string, id: string, i: number, kind: 'new' | 'old' | 'gone'): string {
   return path.join(path.dirname(p), `.dkms-abi.${id}.${i}.${kind}`);
+}
+
+/**
+ * mkdir -p that reports the real cause: a recursive mkdir that cannot create a parent
+ * (read-only file system, permissions) fails with a misleading ENOENT.
+ */
+export async function mkdirParents(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    let missing = path.resolve(dir);
+    while (!(await exists(path.dirname(missing))) && path.dirname(missing) !== missing)
+      missing = path.dirname(missing);
+    await mkdir(missing); // throws the real error (EROFS, EACCES…)
+    throw err;
+  }
 }
 
 /** Refuse to write through a symlink planted to lead outside the root. */
