@@ -9,6 +9,7 @@ import type { Dispatch, Wiring } from './cli/wiring.js';
 const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [
   () => import('./cli/modules.js'),
   () => import('./cli/kernel.js'),
+  () => import('./cli/abi.js'),
   () => import('./cli/hooks.js'),
 ];
 
