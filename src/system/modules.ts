@@ -1,13 +1,13 @@
 // The module operations shared by install, build, autoinstall and kernel add: read a
 // module's dkms.conf, build it with the merged symvers of its ABI tree, and turn a build
 // into an install request for that tree.
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { unameArch } from '../core/arch.js';
 import type { AbiId } from '../core/abi-id.js';
 import type { DkmsConf } from '../core/dkms-conf.js';
 import { headersPackageHint } from '../core/dkms-argv.js';
-import { EnvironmentError, InputError } from '../core/errors.js';
+import { EnvironmentError, InputError, UsageError } from '../core/errors.js';
 import { symversLinesFor } from '../core/ko.js';
 import { SAVED_SYMVERS_FILE, TREE_META_DIR, treeModulePath } from '../core/layout.js';
 import type { Snapshot, TreeModule } from '../core/snapshot.js';
@@ -49,6 +49,11 @@ export async function readModuleConf(
   kernel: string,
   arch: string,
 ): Promise<DkmsConf> {
+  if ((await stat(confFile(ctx, mv)).catch(() => undefined)) === undefined) {
+    throw new UsageError(
+      `${mv.module}/${mv.version} is not added (run: dkms-abi add ${mv.module}/${mv.version})`,
+    );
+  }
   const headers = await findKernelHeaders(ctx.paths, kernel);
   return readDkmsConf(confFile(ctx, mv), {
     module: mv.module,
