@@ -11,6 +11,7 @@ const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [
   () => import('./cli/kernel.js'),
   () => import('./cli/abi.js'),
   () => import('./cli/hooks.js'),
+  () => import('./cli/verify.js'),
 ];
 
 export async function main(argv: readonly string[]): Promise<void> {
