@@ -55,16 +55,30 @@ export async function build(ctx: Context, opts: ModuleTarget & KernelOption): Pr
         ctx.out.line(`${mv.module}/${mv.version}, ${kernel}, ${hostArch()}: built`);
         return 0;
       case 'excluded':
-        ctx.out.line(`${mv.module}/${mv.version}, ${kernel}: skipped (${r.message})`);
-        return 0;
       case 'build-failed':
-        ctx.out.note(r.logTail);
-        ctx.out.note(
-          `dkms-abi: ${mv.module}/${mv.version} failed to build for ${kernel}: ${r.message} (see ${r.makeLog})`,
-        );
-        return 3;
+        return reportNotBuilt(ctx, mv, kernel, r);
     }
   });
+}
+
+/** BUILD_EXCLUSIVE said no (not an error), or make failed (the environment: exit 3). */
+function reportNotBuilt(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  r:
+    | { kind: 'excluded'; message: string }
+    | { kind: 'build-failed'; message: string; makeLog: string; logTail: string },
+): ExitCode {
+  if (r.kind === 'excluded') {
+    ctx.out.line(`${mv.module}/${mv.version}, ${kernel}: skipped (${r.message})`);
+    return 0;
+  }
+  ctx.out.note(r.logTail);
+  ctx.out.note(
+    `dkms-abi: ${mv.module}/${mv.version} failed to build for ${kernel}: ${r.message} (see ${r.makeLog})`,
+  );
+  return 3;
 }
 
 export async function install(ctx: Context, opts: ModuleTarget & KernelOption): Promise<ExitCode> {
@@ -82,14 +96,8 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
           ctx.out.note(`${mv.module}/${mv.version} is not usable on ${x.kernel}: ${x.reason}`);
         return 0;
       case 'excluded':
-        ctx.out.line(`${mv.module}/${mv.version}, ${kernel}: skipped (${r.message})`);
-        return 0;
       case 'build-failed':
-        ctx.out.note(r.logTail);
-        ctx.out.note(
-          `dkms-abi: ${mv.module}/${mv.version} failed to build for ${kernel}: ${r.message} (see ${r.makeLog})`,
-        );
-        return 3;
+        return reportNotBuilt(ctx, mv, kernel, r);
       case 'unusable':
         ctx.out.note(
           `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`,
