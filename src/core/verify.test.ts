@@ -63,6 +63,7 @@ function healthy(): {
       extra: { target: `../${TREE}`, resolves: true },
       updates: [{ name: 'hello_abi.ko', link: { target: '../../extra/dkms/hello_abi.ko', resolves: true } }],
       depMissing: [],
+      depIndexed: ['hello_abi'],
     })),
     trees: [
       {
@@ -141,8 +142,20 @@ describe('verify findings', () => {
       ],
     };
     h.kernels = [
-      { kernel: K1, extra: { target: `../../modules/${TREE}`, resolves: true }, updates: [], depMissing: [] },
-      { kernel: K2, extra: { target: '/opt/vendor/modules', resolves: true }, updates: [], depMissing: [] },
+      {
+        kernel: K1,
+        extra: { target: `../../modules/${TREE}`, resolves: true },
+        updates: [],
+        depMissing: [],
+        depIndexed: [],
+      },
+      {
+        kernel: K2,
+        extra: { target: '/opt/vendor/modules', resolves: true },
+        updates: [],
+        depMissing: [],
+        depIndexed: [],
+      },
     ];
     const ds = diagnose(facts(h));
     const wrong = ds.filter((d) => d.kind === 'extra-wrong');
@@ -181,6 +194,7 @@ describe('verify findings', () => {
     expect(ds[0]?.fix).toEqual({
       kind: 'remove-link',
       path: `/lib/modules/${K1}/updates/dkms/gone.ko`,
+      target: '../../extra/dkms/gone.ko',
       depmod: [K1],
     });
     expect(ds[1]?.fix).toBeUndefined();
@@ -215,7 +229,12 @@ describe('verify findings', () => {
     );
     expect(ds.map((d) => d.fix)).toEqual([
       { kind: 'unmark', module: 'hello-abi', version: '1.0', kernel: K2, arch: 'x86_64' },
-      { kind: 'remove-link', path: `/var/lib/dkms/hello-abi/kernel-${K2}-x86_64`, depmod: [] },
+      {
+        kind: 'remove-link',
+        path: `/var/lib/dkms/hello-abi/kernel-${K2}-x86_64`,
+        target: `9.9/${K2}/x86_64`,
+        depmod: [],
+      },
     ]);
     expect(kinds(ds)).toEqual([
       `module-link-dangling /var/lib/dkms/hello-abi/1.0/${K2}/x86_64/module`,
@@ -327,6 +346,16 @@ describe('verify findings', () => {
     const [dep] = diagnose(facts(g));
     expect(dep?.kind).toBe('needs-depmod');
     expect(dep?.detail).toContain('extra/dkms/old.ko');
+
+    const n = healthy();
+    n.kernels[1] = { ...n.kernels[1]!, depIndexed: [] };
+    expect(diagnose(facts(n)).map((d) => [d.kind, d.path, d.detail])).toEqual([
+      [
+        'needs-depmod',
+        `/lib/modules/${K2}/modules.dep`,
+        'is out of date (it does not list dkms/hello_abi.ko)',
+      ],
+    ]);
   });
 
   it('orphan trees: a notice; an empty one is pruned, one holding modules is kept', () => {

@@ -43,8 +43,13 @@ export interface Finding {
 
 /** A safe repair, as data. Paths are inside the root; kernels name whose modules.dep to redo. */
 export type Fix =
-  /** Remove a symlink dkms-abi (or dkms) made whose target is gone. */
-  | { readonly kind: 'remove-link'; readonly path: string; readonly depmod: readonly string[] }
+  /** Remove a symlink dkms-abi (or dkms) made whose target is gone, if it still has that target. */
+  | {
+      readonly kind: 'remove-link';
+      readonly path: string;
+      readonly target: string;
+      readonly depmod: readonly string[];
+    }
   /** Create a missing (empty) shared tree a kernel's extra/ names. */
   | { readonly kind: 'create-tree'; readonly tree: string; readonly depmod: readonly string[] }
   | {
@@ -99,6 +104,8 @@ export interface KernelFacts {
   readonly updates: readonly { readonly name: string; readonly link?: LinkFact }[];
   /** modules.dep entries under extra/ or updates/ whose file is gone. */
   readonly depMissing: readonly string[];
+  /** Module names modules.dep lists under extra/ or updates/ ("hello_abi"). */
+  readonly depIndexed: readonly string[];
 }
 
 export interface TreeMetaFacts {
@@ -205,9 +212,15 @@ class Context {
     return mv?.builds.some((b) => b.kernel === kernel && b.arch === arch && b.installed) === true;
   }
 
+  /** Every file of a tree module is there (else it is reported missing, and never linked to). */
+  complete(tree: string, tm: TreeModule): boolean {
+    const files = this.facts.trees.find((t) => t.name === tree)?.files ?? [];
+    return tm.files.every((f) => files.includes(f));
+  }
+
   /** Would --repair mark this tree module installed for the kernel? */
-  shouldMark(tm: TreeModule, kernel: string): boolean | undefined {
-    if (!this.hasDkmsBuild(tm)) return false;
+  shouldMark(tree: string, tm: TreeModule, kernel: string): boolean | undefined {
+    if (!this.hasDkmsBuild(tm) || !this.complete(tree, tm)) return false;
     if (tm.builtFor === kernel) return true;
     return this.facts.usability(tm, kernel)?.usable;
   }
@@ -261,7 +274,12 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
       ...(ours
         ? {
             repair: 'remove the link',
-            fix: { kind: 'remove-link', path: `${dir}/updates/dkms/${u.name}`, depmod: [k.kernel] },
+            fix: {
+              kind: 'remove-link',
+              path: `${dir}/updates/dkms/${u.name}`,
+              target: u.link.target,
+              depmod: [k.kernel],
+            },
           }
         : {}),
     });
@@ -272,13 +290,21 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
       (tm) => k.modulesDepMtimeMs === undefined || tm.newestMtimeMs > k.modulesDepMtimeMs,
     );
     const gone = kf?.depMissing ?? [];
-    if (stale.length > 0 || gone.length > 0) {
+    // A module file modules.dep does not name at all (moved back in with an old mtime, say).
+    const indexed = new Set(kf?.depIndexed ?? []);
+    const present = new Set(ctx.facts.trees.find((t) => t.name === tree.name)?.files ?? []);
+    const unindexed =
+      k.modulesDepMtimeMs === undefined
+        ? []
+        : tree.modules.flatMap((tm) => tm.files).filter((f) => present.has(f) && !indexed.has(moduleName(f)));
+    if (stale.length > 0 || gone.length > 0 || unindexed.length > 0) {
       const why: string[] = [];
       if (k.modulesDepMtimeMs === undefined) why.push('there is no modules.dep');
       else if (stale.length > 0)
         why.push(`newer modules: ${stale.map((tm) => `${tm.module}/${tm.version}`).join(', ')}`);
       if (gone.length > 0)
         why.push(`it lists ${gone.length} file(s) that are gone: ${gone.slice(0, 3).join(', ')}`);
+      if (unindexed.length > 0) why.push(`it does not list ${unindexed.slice(0, 3).join(', ')}`);
       out.push({
         kind: 'needs-depmod',
         path: `${dir}/modules.dep`,
@@ -290,6 +316,13 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
     }
   }
   return out;
+}
+
+/** "dkms/misc/hello_abi.ko.xz" → "hello_abi": the name depmod indexes a module file by. */
+export function moduleName(file: string): string {
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  const i = base.indexOf('.ko');
+  return i === -1 ? base : base.slice(0, i);
 }
 
 function treeFindings(ctx: Context, t: TreeFacts): Diagnosis[] {
@@ -412,7 +445,7 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
         detail: `DKMS's installed mark points at ${l.target}, which does not exist`,
         damage: true,
         repair: 'remove the mark',
-        fix: { kind: 'remove-link', path: p, depmod: [] },
+        fix: { kind: 'remove-link', path: p, target: l.target, depmod: [] },
       });
       continue;
     }
@@ -439,11 +472,12 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
         const here = tree.modules.find((tm) => tm.module === mv.module && tm.arch === b.arch);
         const mark = `${dkmsTree}/${mv.module}/kernel-${k.kernel}-${b.arch}`;
         if (here?.version === mv.version) {
-          out.push(...updatesLinkFindings(ctx, k, kf, here, tree.name));
+          // A module with files missing is reported as such; links to them would dangle.
+          if (ctx.complete(tree.name, here)) out.push(...updatesLinkFindings(ctx, k, kf, here, tree.name));
           continue;
         }
         // Another version in the tree that --repair will mark instead: that finding covers it.
-        if (here !== undefined && ctx.shouldMark(here, k.kernel) === true) continue;
+        if (here !== undefined && ctx.shouldMark(tree.name, here, k.kernel) === true) continue;
         if (installedByPlainDkms(ctx, kf, mv.module, mv.version, b.builtFor, b.arch)) continue;
         out.push({
           kind: 'dkms-mark-stale',
@@ -459,7 +493,7 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
     for (const tm of tree.modules) {
       if (!ctx.hasDkmsBuild(tm) || ctx.markedInstalled(tm.module, tm.version, k.kernel, tm.arch)) continue;
       const mark = `${dkmsTree}/${tm.module}/kernel-${k.kernel}-${tm.arch}`;
-      const should = ctx.shouldMark(tm, k.kernel);
+      const should = ctx.shouldMark(tree.name, tm, k.kernel);
       if (should === false) continue; // the verdict refuses it: status says abi-mismatch
       out.push({
         kind: 'dkms-unmarked',

@@ -5,7 +5,7 @@
 // made does not hold back the others; none removes or replaces a real file.
 import { lstat, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAbiTreeName, sameAbi } from '../core/abi-id.js';
+import { abiTreeName, parseAbiTreeName, sameAbi } from '../core/abi-id.js';
 import { symversLinesFor } from '../core/ko.js';
 import { MANIFEST_FILE, SAVED_SYMVERS_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
 import type { Operation } from '../core/plan.js';
@@ -14,6 +14,7 @@ import type { Usability } from '../core/status.js';
 import {
   diagnose,
   fixKey,
+  moduleName,
   type DanglingDkmsLink,
   type Diagnosis,
   type Fix,
@@ -40,9 +41,9 @@ export async function diagnoseRoot(ctx: Context): Promise<Diagnosis[]> {
 }
 
 export async function collectFacts(paths: Paths, checker: UsabilityChecker): Promise<VerifyFacts> {
-  const snapshot = await scanRoot(paths);
+  const scanned = await scanRoot(paths);
   const kernels: KernelFacts[] = [];
-  for (const k of snapshot.kernels) kernels.push(await kernelFacts(paths, k.kernel));
+  for (const k of scanned.kernels) kernels.push(await kernelFacts(paths, k.kernel));
   const trees: TreeFacts[] = [];
   for (const name of await listDir(paths.modulesDir)) {
     if (parseAbiTreeName(name) === undefined) continue;
@@ -50,6 +51,7 @@ export async function collectFacts(paths: Paths, checker: UsabilityChecker): Pro
     if ((await lstat(dir).catch(() => undefined))?.isDirectory() !== true) continue;
     trees.push(await treeFacts(dir, name));
   }
+  const snapshot = withoutTemporaries(scanned, trees);
   const { dangling, buildFiles } = await dkmsFacts(paths, snapshot);
   const verdicts = await precomputeVerdicts(snapshot, checker);
   return {
@@ -67,6 +69,26 @@ export async function collectFacts(paths: Paths, checker: UsabilityChecker): Pro
     usability: (tm, kernel) => verdicts.get(verdictKey(tm, kernel)),
   };
 }
+
+/**
+ * An interrupted transaction leaves set-aside entries (.dkms-abi.<id>.<n>.gone) next to what
+ * it changed, even a module's metadata directory, whose manifest still names the module: a
+ * tree module counts only when its own .dkms-abi/<module>/<version>/ directory is there.
+ */
+function withoutTemporaries(s: Snapshot, trees: readonly TreeFacts[]): Snapshot {
+  return {
+    ...s,
+    trees: s.trees.map((t) => {
+      const meta = trees.find((f) => f.name === abiTreeName(t.abi))?.meta ?? [];
+      return {
+        ...t,
+        modules: t.modules.filter((m) => meta.some((d) => d.module === m.module && d.version === m.version)),
+      };
+    }),
+  };
+}
+
+const isTemporary = (name: string): boolean => name.startsWith('.dkms-abi.');
 
 async function listDir(dir: string): Promise<string[]> {
   return (await readdir(dir).catch(() => [] as string[])).sort();
@@ -112,25 +134,30 @@ async function kernelFacts(paths: Paths, kernel: string): Promise<KernelFacts> {
     // extra/ must lead to a directory: a tree that is a file is as good as none.
     ...(extra === undefined ? {} : { extra: { target: extra.target, resolves: extra.isDirectory } }),
     updates,
-    depMissing: await depEntriesGone(paths, kernel),
+    ...(await depEntries(paths, kernel)),
   };
 }
 
-/** modules.dep entries for extra/ and updates/ (what dkms-abi changes) whose file is gone. */
-async function depEntriesGone(paths: Paths, kernel: string): Promise<string[]> {
+/** modules.dep entries for extra/ and updates/ (what dkms-abi changes): names, and those gone. */
+async function depEntries(
+  paths: Paths,
+  kernel: string,
+): Promise<{ depMissing: string[]; depIndexed: string[] }> {
   const text = await readFile(path.join(paths.kernelDir(kernel), 'modules.dep'), 'utf8').catch(() => '');
   const kernelInner = `${paths.inner.modulesDir}/${kernel}`;
   const gone: string[] = [];
+  const indexed: string[] = [];
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const entry = line.slice(0, colon);
     const inner = entry.startsWith('/') ? entry : `${kernelInner}/${entry}`;
     if (!inner.startsWith(`${kernelInner}/extra/`) && !inner.startsWith(`${kernelInner}/updates/`)) continue;
+    indexed.push(moduleName(entry));
     const host = await resolveInRoot(paths.root, inner).catch(() => undefined);
     if (host === undefined || (await stat(host).catch(() => undefined)) === undefined) gone.push(entry);
   }
-  return gone;
+  return { depMissing: gone, depIndexed: indexed };
 }
 
 async function treeFacts(dir: string, name: string): Promise<TreeFacts> {
@@ -138,7 +165,7 @@ async function treeFacts(dir: string, name: string): Promise<TreeFacts> {
   const walk = async (rel: string): Promise<void> => {
     for (const entry of await listDir(path.join(dir, rel))) {
       const r = rel === '' ? entry : `${rel}/${entry}`;
-      if (r === TREE_META_DIR) continue;
+      if (r === TREE_META_DIR || isTemporary(entry)) continue;
       const st = await lstat(path.join(dir, r)).catch(() => undefined);
       if (st === undefined) continue;
       if (st.isDirectory()) await walk(r);
@@ -150,7 +177,9 @@ async function treeFacts(dir: string, name: string): Promise<TreeFacts> {
   const unreadable: TreeFacts['unreadable'][number][] = [];
   const metaDir = path.join(dir, TREE_META_DIR);
   for (const module of await listDir(metaDir)) {
+    if (module.startsWith('.')) continue;
     for (const version of await listDir(path.join(metaDir, module))) {
+      if (version.startsWith('.')) continue;
       const d = path.join(metaDir, module, version);
       if ((await lstat(d).catch(() => undefined))?.isDirectory() !== true) continue;
       const manifest = await readFile(path.join(d, MANIFEST_FILE), 'utf8').catch(() => undefined);
@@ -333,9 +362,9 @@ async function planFix(paths: Paths, snapshot: Snapshot, f: Fix): Promise<Operat
   const plan = new PlanBuilder(paths.root);
   switch (f.kind) {
     case 'remove-link': {
+      // Only the link as it was seen: an earlier fix may have pointed it somewhere right.
       const host = paths.host(f.path);
-      if ((await lstat(host).catch(() => undefined))?.isSymbolicLink() === true)
-        await plan.add({ op: 'remove', path: host });
+      if ((await linkTarget(host)) === f.target) await plan.add({ op: 'remove', path: host });
       break;
     }
     case 'create-tree':
