@@ -30,7 +30,11 @@ export default tseslint.config(
   {
     files: ['bench/*.js', 'scripts/*.js', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      // Keep disableTypeChecked's parserOptions (no project service for untyped JS).
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly' },
+    },
   },
   {
     // The core is pure: no disk, no processes. Effects live in src/system.
