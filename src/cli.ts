@@ -12,6 +12,7 @@ const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [
   () => import('./cli/abi.js'),
   () => import('./cli/hooks.js'),
   () => import('./cli/verify.js'),
+  () => import('./cli/package.js'),
 ];
 
 export async function main(argv: readonly string[]): Promise<void> {

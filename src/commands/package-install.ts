@@ -1,0 +1,82 @@
+// package-install DIR / package-remove NAME: the hidden commands a module package's
+// postinst and prerm run (`dkms-abi --root "${DPKG_ROOT:-/}" …`). DIR is the payload's path
+// inside the root, so the same script works for "/" and for `dpkg --root=DIR`.
+import { abiTreeName } from '../core/abi-id.js';
+import { isPackageName } from '../core/deb-names.js';
+import { UsageError, type ExitCode } from '../core/errors.js';
+import type { Context } from '../system/context.js';
+import { hostArch } from '../system/modules.js';
+import { installPayload, readRecord, removeRecorded } from '../system/package-install-flow.js';
+import { readPayload } from '../system/package-payload.js';
+import { withSession } from '../system/session.js';
+import { makeChecker } from '../system/usable.js';
+
+export interface PackageInstallOptions {
+  readonly dir: string;
+}
+
+export async function packageInstall(ctx: Context, opts: PackageInstallOptions): Promise<ExitCode> {
+  const payload = await readPayload(ctx.paths, opts.dir);
+  const m = payload.meta;
+  if (m.arch !== hostArch())
+    throw new UsageError(`${m.package} holds modules for ${m.arch}; this machine is ${hostArch()}`);
+  return withSession<ExitCode>(ctx, `package-install ${m.package}`, async (session) => {
+    const r = await installPayload(ctx, session, makeChecker(ctx.paths), payload);
+    const tree = abiTreeName(r.abi);
+    switch (r.kind) {
+      case 'installed': {
+        if (r.archivedReference) ctx.out.note(`${m.package}: archived its ABI reference as ${tree}`);
+        for (const k of r.registered) ctx.out.note(`${m.package}: registered ${k} in ${tree}`);
+        const lines = r.accepted.map(
+          (k) =>
+            `${m.module}/${m.version}, ${k}, ${m.arch}: ${k === m.builtFor ? 'installed' : `installed-abi (from ${m.builtFor})`}`,
+        );
+        if (ctx.json) ctx.out.json({ package: m.package, tree, installed: r.accepted, rejected: r.rejected });
+        else for (const l of lines) ctx.out.line(l);
+        for (const x of r.rejected)
+          ctx.out.note(`${m.module}/${m.version} is not usable on ${x.kernel}: ${x.reason}`);
+        if (r.accepted.length === 0)
+          ctx.out.note(
+            `${m.package}: no kernel of ${tree} is installed yet; kernels of that ABI get the modules when they are added`,
+          );
+        return 0;
+      }
+      case 'unusable':
+        for (const x of r.rejected)
+          ctx.out.note(`${m.module}/${m.version} is not usable on ${x.kernel}: ${x.reason}`);
+        ctx.out.note(
+          `dkms-abi: ${m.package}: no installed kernel of ${tree} accepts the modules; nothing was changed`,
+        );
+        return 1;
+      case 'conflict':
+        ctx.out.note(`dkms-abi: ${m.package}: ${r.message}; nothing was changed`);
+        return 1;
+    }
+  });
+}
+
+export interface PackageRemoveOptions {
+  readonly name: string;
+}
+
+export async function packageRemove(ctx: Context, opts: PackageRemoveOptions): Promise<ExitCode> {
+  if (!isPackageName(opts.name)) throw new UsageError(`"${opts.name}" is not a package name`);
+  return withSession<ExitCode>(ctx, `package-remove ${opts.name}`, async (session) => {
+    const record = await readRecord(ctx, opts.name);
+    if (record === undefined) {
+      ctx.out.note(`${opts.name}: dkms-abi installed nothing for it; nothing to do`);
+      return 0;
+    }
+    const r = await removeRecorded(ctx, session, record);
+    const tree = abiTreeName(record.abi);
+    if (ctx.json) ctx.out.json({ package: opts.name, tree, ...r });
+    else {
+      for (const k of r.kernels)
+        ctx.out.line(`${record.module}/${record.version}, ${k}, ${record.arch}: removed`);
+      for (const k of r.unregistered) ctx.out.note(`${opts.name}: unregistered ${k} from ${tree}`);
+      if (r.prunedTree) ctx.out.note(`${opts.name}: removed ${tree} (nothing else uses it)`);
+      if (r.removedReference) ctx.out.note(`${opts.name}: removed the ABI reference it had archived`);
+    }
+    return 0;
+  });
+}

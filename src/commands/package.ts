@@ -1,0 +1,193 @@
+// package M/V (--abi FLAVOUR-ABIVER | -k KVER) [-o DIR] [--repo DIR]: one binary .deb per
+// module and kernel ABI, for machines without compiler or headers. With -k, a module not yet
+// in that kernel's tree is built and installed first (this is the build host).
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { abiTreeName, formatAbi, parseAbiSpec, sameAbi, type AbiId } from '../core/abi-id.js';
+import { checkMaintainer } from '../core/deb-docs.js';
+import { UsageError, type ExitCode } from '../core/errors.js';
+import { publishToRepo, type RepoUpdate } from '../system/apt-repo.js';
+import type { Context } from '../system/context.js';
+import { ensureRegistered, installModule } from '../system/install-flow.js';
+import { buildModulePackage, collectInputs, type BuiltPackage } from '../system/package-build.js';
+import { scanRoot } from '../system/scan.js';
+import { withSession, type Session } from '../system/session.js';
+import type { UsabilityChecker } from '../system/usability.js';
+import { makeChecker } from '../system/usable.js';
+
+export interface PackageCommandOptions {
+  readonly module: string;
+  readonly version?: string;
+  readonly abi?: string;
+  readonly kernel?: string;
+  readonly output?: string;
+  readonly repo?: string;
+  readonly revision?: string;
+  readonly maintainer?: string;
+}
+
+/** --maintainer, else DEBFULLNAME/DEBEMAIL as dch reads them, else the build host's root. */
+export function maintainerFrom(opt: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (opt !== undefined) return opt;
+  const email = env['DEBEMAIL'] ?? env['EMAIL'];
+  if (email !== undefined && /<.*>/.test(email)) return email;
+  const name = env['DEBFULLNAME'] ?? env['NAME'] ?? 'dkms-abi';
+  return `${name} <${email ?? `root@${hostname()}`}>`;
+}
+
+function epochFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env['SOURCE_DATE_EPOCH'];
+  if (v === undefined || v === '') return undefined;
+  if (!/^[0-9]{1,12}$/.test(v)) throw new UsageError(`SOURCE_DATE_EPOCH="${v}" is not a number of seconds`);
+  return Number(v);
+}
+
+export async function packageModule(ctx: Context, opts: PackageCommandOptions): Promise<ExitCode> {
+  const { module, version } = opts;
+  if (version === undefined || version === '')
+    throw new UsageError(`package needs MODULE/VERSION, got "${module}"`);
+  if ((opts.abi === undefined) === (opts.kernel === undefined))
+    throw new UsageError('package needs exactly one of --abi FLAVOUR-ABIVER and -k KVER');
+  const maintainer = maintainerFrom(opts.maintainer, process.env);
+  const bad = checkMaintainer(maintainer);
+  if (bad !== undefined) throw new UsageError(`${bad} (give --maintainer or set DEBFULLNAME and DEBEMAIL)`);
+  const epochSeconds = epochFromEnv(process.env);
+  const mv = { module, version };
+
+  const repo = opts.repo === undefined ? undefined : path.resolve(opts.repo);
+  // With --repo the package is built beside the repository and published from there.
+  const outDir =
+    repo !== undefined
+      ? await mkdtemp(path.join(await ensureDir(repo), '.dkms-abi-build-'))
+      : path.resolve(opts.output ?? '.');
+  try {
+    const built = await withSession<BuiltPackage | ExitCode>(
+      ctx,
+      `package ${module}/${version}`,
+      async (session) => {
+        const verdicts = makeChecker(ctx.paths);
+        let abi: AbiId;
+        if (opts.kernel !== undefined) {
+          const r = await installedFor(ctx, session, verdicts, mv, opts.kernel);
+          if (typeof r === 'number') return r;
+          abi = r;
+        } else {
+          const spec = parseAbiSpec(opts.abi ?? '');
+          if (spec === undefined)
+            throw new UsageError(`--abi "${opts.abi}" is not FLAVOUR-ABIVER (e.g. amd64-1)`);
+          abi = spec;
+        }
+        const inputs = await collectInputs(ctx, verdicts, abi, module, version);
+        if (inputs === undefined) {
+          throw new UsageError(
+            `${module}/${version} is not installed in ${abiTreeName(abi)} (install it there with: dkms-abi install ${module}/${version} -k KVER, or package with -k KVER)`,
+          );
+        }
+        for (const r of inputs.rejectedKernels)
+          ctx.out.note(
+            `${module}/${version} is not usable on ${r.kernel} (${r.reason}); the package does not name it`,
+          );
+        if (opts.kernel !== undefined && !inputs.verifiedKernels.includes(opts.kernel)) {
+          ctx.out.note(
+            `dkms-abi: ${module}/${version} in ${abiTreeName(abi)} would not load on ${opts.kernel}`,
+          );
+          return 1;
+        }
+        return buildModulePackage(inputs, {
+          revision: opts.revision ?? '1',
+          maintainer,
+          outDir,
+          ...(epochSeconds !== undefined ? { epochSeconds } : {}),
+        });
+      },
+    );
+    if (typeof built === 'number') return built;
+
+    let published: RepoUpdate | undefined;
+    let file = built.file;
+    if (repo !== undefined) {
+      published = await publishToRepo(repo, built.file, ctx.config.lockTimeoutSeconds);
+      file = published.file;
+      if (opts.output !== undefined) {
+        const copy = path.join(path.resolve(opts.output), path.basename(built.file));
+        await ensureDir(path.dirname(copy));
+        await copyFile(built.file, copy);
+        file = copy;
+      }
+    }
+    report(ctx, built, file, published);
+    return 0;
+  } finally {
+    if (repo !== undefined) await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+/** -k KVER: the kernel's ABI, with M/V installed in its tree (building it when it is not there). */
+async function installedFor(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  mv: { module: string; version: string },
+  kernel: string,
+): Promise<AbiId | ExitCode> {
+  const id = await ensureRegistered(ctx, session, kernel);
+  const snap = await scanRoot(ctx.paths);
+  const tree = snap.trees.find((t) => sameAbi(t.abi, id.abi));
+  if (tree?.modules.some((m) => m.module === mv.module && m.version === mv.version) === true) return id.abi;
+  ctx.out.note(`${mv.module}/${mv.version} is not in ${id.treeName} yet: installing it for ${kernel}`);
+  const r = await installModule(ctx, session, verdicts, mv, kernel);
+  switch (r.kind) {
+    case 'installed':
+      return id.abi;
+    case 'excluded':
+      ctx.out.note(`dkms-abi: ${mv.module}/${mv.version} does not build for ${kernel}: ${r.message}`);
+      return 1;
+    case 'build-failed':
+      ctx.out.note(r.logTail);
+      ctx.out.note(
+        `dkms-abi: ${mv.module}/${mv.version} failed to build for ${kernel}: ${r.message} (see ${r.makeLog})`,
+      );
+      return 3;
+    case 'unusable':
+      ctx.out.note(
+        `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`,
+      );
+      return 1;
+  }
+}
+
+async function ensureDir(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+function report(ctx: Context, b: BuiltPackage, file: string, repo: RepoUpdate | undefined): void {
+  const m = b.metadata;
+  const abi = { flavour: m.flavour, abiver: m.abiver };
+  if (ctx.json) {
+    ctx.out.json({
+      package: b.name,
+      version: b.version,
+      architecture: b.debArch,
+      module: m.module,
+      moduleVersion: m.version,
+      abi: formatAbi(abi),
+      tree: abiTreeName(abi),
+      builtFor: m.builtFor,
+      verifiedKernels: m.verifiedKernels,
+      file,
+      size: b.size,
+      repo: repo === undefined ? null : { dir: repo.repo, added: repo.added, packages: repo.packages },
+    });
+    return;
+  }
+  ctx.out.line(`${b.name} ${b.version} (${b.debArch}): ${file} (${b.size} bytes)`);
+  ctx.out.line(
+    `  ${m.module}/${m.version} from ${abiTreeName(abi)}, built for ${m.builtFor}, verified on ${m.verifiedKernels.join(', ') || 'no installed kernel'}`,
+  );
+  if (repo !== undefined)
+    ctx.out.line(
+      `  ${repo.added ? 'published in' : 'already in'} ${repo.repo} (${repo.packages} packages indexed)`,
+    );
+}
