@@ -1,0 +1,64 @@
+// abi check REF NEW: the packager's diff of two Module.symvers (files, or ABI ids
+// FLAVOUR-ABIVER from the archive <state>/abi/<flavour>/<abiver>.symvers). Exit 1 when the
+// ABI broke (or, with --strict, grew).
+import { stat } from 'node:fs/promises';
+import { abiCheckJson, checkAbi, formatAbiCheck } from '../core/abi-check.js';
+import { parseWhitelist } from '../core/abi-check-rules.js';
+import { parseAbiSpec } from '../core/abi-id.js';
+import { EnvironmentError, InputError, type ExitCode } from '../core/errors.js';
+import type { Context } from '../system/context.js';
+import { readSymversFile, readSymversText } from '../system/symvers-file.js';
+
+export interface AbiCheckOptions {
+  readonly ref: string;
+  readonly new: string;
+  readonly strict: boolean;
+  readonly ignore: readonly string[];
+  readonly ignoreModule: readonly string[];
+  readonly whitelist?: string;
+}
+
+export async function abiCheck(ctx: Context, opts: AbiCheckOptions): Promise<ExitCode> {
+  const [ref, next] = await Promise.all([
+    readSymversFile(...(await resolveSymvers(ctx, opts.ref))),
+    readSymversFile(...(await resolveSymvers(ctx, opts.new))),
+  ]);
+  const whitelist =
+    opts.whitelist === undefined
+      ? undefined
+      : parseWhitelist(await readSymversText(opts.whitelist), opts.whitelist);
+  const result = checkAbi(ref, next, {
+    strict: opts.strict,
+    ignoreSymbols: opts.ignore,
+    ignoreModules: opts.ignoreModule,
+    ...(whitelist !== undefined ? { whitelist } : {}),
+  });
+  if (ctx.json) ctx.out.json(abiCheckJson(result));
+  else for (const line of formatAbiCheck(result, opts.ref, opts.new)) ctx.out.line(line);
+  return result.compatible ? 0 : 1;
+}
+
+/** [host path, name for messages]: a file as given, else an archived ABI reference. */
+async function resolveSymvers(ctx: Context, arg: string): Promise<[string, string]> {
+  const st = await stat(arg).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    throw new EnvironmentError(`cannot read ${arg}: ${err.code ?? String(err)}`);
+  });
+  if (st !== undefined) return [arg, arg];
+  const id = parseAbiSpec(arg);
+  if (id !== undefined) {
+    const file = ctx.paths.abiReference(id.flavour, id.abiver);
+    if (
+      await stat(file).then(
+        (f) => f.isFile(),
+        () => false,
+      )
+    )
+      return [file, `${arg} (${ctx.paths.inner.stateDir}/abi/${id.flavour}/${id.abiver}.symvers)`];
+    throw new InputError(
+      arg,
+      `no archived ABI reference ${ctx.paths.inner.stateDir}/abi/${id.flavour}/${id.abiver}.symvers`,
+    );
+  }
+  throw new InputError(arg, 'no such file, and not an ABI id (FLAVOUR-ABIVER)');
+}

@@ -1,0 +1,146 @@
+// The packager's ABI check (Mandriva's `abi --check`, Red Hat's check-kabi): what changed
+// from a reference Module.symvers to a new kernel's, after the packager's accepted changes
+// are taken out. Changed CRCs, removed symbols, moves to another module, export type and
+// namespace changes break built modules; additions only warn unless the check is strict.
+// With a whitelist only the listed symbols count (check-kabi's "changed / lost / moved").
+import { anyGlob } from './abi-check-rules.js';
+import {
+  breakingCount,
+  diffSymvers,
+  type SymversChange,
+  type SymversDiff,
+  type SymversIndex,
+} from './symvers.js';
+
+export interface AbiCheckRules {
+  /** Additions fail the check too. */
+  readonly strict: boolean;
+  /** Globs on symbol names whose changes are accepted. */
+  readonly ignoreSymbols: readonly string[];
+  /** Globs on module paths ("vmlinux", "drivers/net/*"): changes of their exports are accepted. */
+  readonly ignoreModules: readonly string[];
+  /** Only these symbols matter. */
+  readonly whitelist?: ReadonlySet<string>;
+}
+
+export interface AbiCheckResult {
+  readonly compatible: boolean;
+  /** The changes that count, each list sorted by symbol. */
+  readonly diff: SymversDiff;
+  readonly breaking: number;
+  /** Distinct symbols whose changes the ignore rules took out. */
+  readonly ignored: number;
+  readonly whitelisted: boolean;
+}
+
+export const CATEGORIES = [
+  'changed',
+  'removed',
+  'moved',
+  'exportTypeChanged',
+  'namespaceChanged',
+  'added',
+] as const satisfies readonly (keyof SymversDiff)[];
+
+export function checkAbi(ref: SymversIndex, next: SymversIndex, rules: AbiCheckRules): AbiCheckResult {
+  const full = diffSymvers(ref, next);
+  const symbolIgnored = anyGlob(rules.ignoreSymbols);
+  const moduleIgnored = anyGlob(rules.ignoreModules);
+  const ignoredSymbols = new Set<string>();
+  const keep = (c: SymversChange): boolean => {
+    if (rules.whitelist !== undefined && !rules.whitelist.has(c.symbol)) return false;
+    const modules = [ref.bySymbol.get(c.symbol)?.module, next.bySymbol.get(c.symbol)?.module];
+    if (symbolIgnored(c.symbol) || modules.some((m) => m !== undefined && moduleIgnored(m))) {
+      ignoredSymbols.add(c.symbol);
+      return false;
+    }
+    return true;
+  };
+  const filtered = Object.fromEntries(CATEGORIES.map((k) => [k, full[k].filter(keep)])) as Record<
+    (typeof CATEGORIES)[number],
+    SymversChange[]
+  >;
+  if (rules.whitelist !== undefined) {
+    // A whitelisted symbol neither side exports is lost all the same.
+    for (const symbol of rules.whitelist) {
+      if (ref.bySymbol.has(symbol) || next.bySymbol.has(symbol)) continue;
+      if (!keep({ symbol, old: null, new: null })) continue;
+      filtered.removed.push({ symbol, old: null, new: null });
+    }
+    filtered.removed.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  }
+  const diff: SymversDiff = filtered;
+  const breaking = breakingCount(diff);
+  return {
+    compatible: breaking === 0 && !(rules.strict && diff.added.length > 0),
+    diff,
+    breaking,
+    ignored: ignoredSymbols.size,
+    whitelisted: rules.whitelist !== undefined,
+  };
+}
+
+/** The contract's --json document. */
+export function abiCheckJson(r: AbiCheckResult): Record<string, unknown> {
+  return {
+    compatible: r.compatible,
+    changed: r.diff.changed,
+    removed: r.diff.removed,
+    added: r.diff.added,
+    moved: r.diff.moved,
+    exportTypeChanged: r.diff.exportTypeChanged,
+    namespaceChanged: r.diff.namespaceChanged,
+  };
+}
+
+const HEADINGS: Record<(typeof CATEGORIES)[number], string> = {
+  changed: 'changed CRC',
+  removed: 'removed',
+  moved: 'moved to another module',
+  exportTypeChanged: 'export type changed',
+  namespaceChanged: 'namespace changed',
+  added: 'added',
+};
+
+/**
+ * The text report: one group per category in a fixed order, symbols sorted, then a verdict
+ * line. In whitelist mode the removed group is check-kabi's "lost".
+ */
+export function formatAbiCheck(r: AbiCheckResult, refName: string, newName: string): string[] {
+  const lines = [`abi check: ${refName} -> ${newName}${r.whitelisted ? ' (whitelisted symbols only)' : ''}`];
+  for (const k of CATEGORIES) {
+    const items = r.diff[k];
+    if (items.length === 0) continue;
+    const heading = k === 'removed' && r.whitelisted ? 'lost' : HEADINGS[k];
+    lines.push(`${heading} (${items.length}):`);
+    const width = Math.min(48, Math.max(...items.map((c) => c.symbol.length)));
+    for (const c of items) lines.push(`  ${c.symbol.padEnd(width)}  ${describeChange(k, c)}`);
+  }
+  lines.push(verdictLine(r));
+  return lines;
+}
+
+function describeChange(k: (typeof CATEGORIES)[number], c: SymversChange): string {
+  const show = (v: string | null): string => (v === null ? '(none)' : v === '' ? '""' : v);
+  if (k === 'added') return show(c.new);
+  if (k === 'removed') return show(c.old);
+  return `${show(c.old)} -> ${show(c.new)}`;
+}
+
+function verdictLine(r: AbiCheckResult): string {
+  const d = r.diff;
+  const parts = [
+    [d.changed.length, 'changed'],
+    [d.removed.length, r.whitelisted ? 'lost' : 'removed'],
+    [d.moved.length, 'moved'],
+    [d.exportTypeChanged.length, 'export type changed'],
+    [d.namespaceChanged.length, 'namespace changed'],
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, what]) => `${String(n)} ${String(what)}`);
+  const ignored = r.ignored > 0 ? ` (${r.ignored} symbols ignored by rules)` : '';
+  const added = d.added.length > 0 ? `${d.added.length} added` : '';
+  if (r.breaking > 0) return `ABI broken: ${parts.join(', ')}${added === '' ? '' : `; ${added}`}${ignored}`;
+  if (!r.compatible) return `ABI changed: ${added} (--strict)${ignored}`;
+  return `ABI compatible${added === '' ? '' : `: ${added} (warning)`}${ignored}`;
+}

@@ -1,0 +1,39 @@
+// Which export the loader finds for a symbol, given the kernel's Module.symvers (vmlinux and
+// its in-tree modules) and the modules that will be present besides (a shared ABI tree, the
+// files being checked together). vmlinux is always loaded and cannot be replaced; a present
+// module replaces the in-tree module of the same name (depmod prefers one file per name,
+// and dkms-abi's trees are meant to win), so that in-tree module's exports are gone.
+import type { ExportedBy, SymbolLookup } from './verdict.js';
+
+/** The kernel's name for a module path: "fs/jbd2/jbd2" → "jbd2", ".../abi-provider.ko" → "abi_provider". */
+export function moduleNameOf(modulePath: string): string {
+  const base = modulePath.slice(modulePath.lastIndexOf('/') + 1);
+  const m = /^(.*?)\.ko(?:\.(?:gz|xz|zst))?$/.exec(base);
+  return (m?.[1] ?? base).replaceAll('-', '_');
+}
+
+/** A module that will be present: its name and its exports. */
+export interface PresentModule {
+  readonly name: string;
+  readonly exports: Iterable<readonly [string, ExportedBy]>;
+}
+
+export function layeredLookup(kernel: SymbolLookup, present: readonly PresentModule[]): SymbolLookup {
+  const overlay = new Map<string, ExportedBy>();
+  const replaced = new Set<string>();
+  for (const m of present) {
+    replaced.add(m.name);
+    for (const [symbol, e] of m.exports) if (!overlay.has(symbol)) overlay.set(symbol, e);
+  }
+  if (overlay.size === 0 && replaced.size === 0) return kernel;
+  return {
+    get(symbol: string): ExportedBy | undefined {
+      const k = kernel.get(symbol);
+      if (k !== undefined && k.module === 'vmlinux') return k;
+      const o = overlay.get(symbol);
+      if (o !== undefined) return o;
+      if (k !== undefined && !replaced.has(moduleNameOf(k.module))) return k;
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,454 @@
+// The verdict at the edges: reads modules and kernels from a root, asks the pure core, and
+// caches. Created per command (`new VerdictService(paths)`).
+// - Kernel targets (Module.symvers parse, config, an in-tree module) are kept in memory.
+// - The verdicts of a shared tree's modules on a kernel are computed together (each sees the
+//   others present, dependencies judged transitively) and kept on disk in
+//   <state>/cache/verdicts/<kernel>.json, valid while the kernel's files (symvers, config,
+//   modules.order, extra link) and the tree's modules (every file's size and mtime) are
+//   unchanged; written atomically, skipped where the state directory is not writable.
+// - usability() serves status and other read-only scans: kernel links and tree contents are
+//   read once per service. filesUsable()/checkFiles() serve install flows, which change trees
+//   between calls: they re-read the kernel's link and tree every time.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { EnvironmentError, InputError } from '../core/errors.js';
+import type { TreeModule } from '../core/snapshot.js';
+import type { Usability } from '../core/status.js';
+import { summarize, type ModuleVerdict, type VerdictTarget } from '../core/verdict.js';
+import { moduleNameOf } from '../core/verdict-lookup.js';
+import { checkModuleSet, type SetMember } from '../core/verdict-set.js';
+import { findKernelConfig, findKernelSymvers } from './kernel-files.js';
+import { readKernelModuleFile } from './ko-file.js';
+import type { Paths } from './paths.js';
+import { readExtra, scanTreeModules } from './scan.js';
+import type { UsabilityChecker } from './usability.js';
+import {
+  loadKernelTarget,
+  loadTreeExports,
+  TREE_PROVIDER,
+  withTree,
+  type TargetResult,
+  type TargetSources,
+  type VerdictTargetOptions,
+} from './verdict-target.js';
+
+/** Bumped when the verdict logic changes what it answers: old cache entries then never match. */
+const VERDICT_LOGIC_VERSION = 1;
+const CACHE_FORMAT = 1;
+/** Module files read at once: reading is I/O-bound; 16 keeps two CPUs busy on a cold cache. */
+const READ_CONCURRENCY = 16;
+
+export interface FileVerdict {
+  /** The path as given (host path). */
+  readonly path: string;
+  /** The kernel's name for the module. */
+  readonly name: string;
+  readonly verdict: ModuleVerdict;
+}
+
+export interface FilesReport {
+  readonly kernel: string;
+  readonly sources: TargetSources;
+  readonly results: readonly FileVerdict[];
+}
+
+interface KernelState {
+  /** Host path of the shared tree the kernel's extra link names; undefined when it has none. */
+  readonly treeDir: string | undefined;
+  /** What the cached verdicts depend on, kernel side. */
+  readonly stamp: string;
+}
+
+interface TreeScan {
+  readonly dir: string;
+  readonly modules: readonly TreeModule[];
+  readonly stamp: string;
+}
+
+interface CacheFile {
+  kernelStamp: string;
+  treeStamp: string;
+  verdicts: Record<string, Usability>;
+  dirty: boolean;
+}
+
+const tmKey = (m: Pick<TreeModule, 'module' | 'version' | 'arch'>): string =>
+  `${m.module}/${m.version}/${m.arch}`;
+
+export class VerdictService implements UsabilityChecker {
+  private readonly bases = new Map<string, Promise<TargetResult>>();
+  private readonly kernelStates = new Map<string, Promise<KernelState>>();
+  private readonly treeScans = new Map<string, Promise<TreeScan>>();
+  private readonly treeVerdicts = new Map<string, Promise<Map<string, Usability>>>();
+  private readonly caches = new Map<string, Promise<CacheFile | undefined>>();
+  private readonly cacheDir: string;
+
+  constructor(private readonly paths: Paths) {
+    this.cacheDir = path.join(paths.stateDir, 'cache', 'verdicts');
+  }
+
+  /** Forget what was read of kernel links and trees (after a command changed them). */
+  invalidate(): void {
+    this.kernelStates.clear();
+    this.treeScans.clear();
+  }
+
+  /** The kernel's target with its shared tree present, read now. */
+  async target(kernel: string, opts: VerdictTargetOptions = {}): Promise<TargetResult> {
+    const base = await this.base(kernel, opts);
+    if (!base.ok || opts.symversFile !== undefined) return base;
+    return withTree(base, await loadTreeExports(this.paths, kernel));
+  }
+
+  /**
+   * Verdicts for module files (host paths) that will be present together on `kernel`, with
+   * the kernel's shared tree present too (a file replaces the tree's module of its name).
+   */
+  async checkFiles(
+    hostPaths: readonly string[],
+    kernel: string,
+    opts: VerdictTargetOptions = {},
+  ): Promise<FilesReport> {
+    const t = await this.target(kernel, opts);
+    if (!t.ok) throw new EnvironmentError(t.reason);
+    const members = await readMembers(hostPaths);
+    const treeUsability =
+      opts.symversFile === undefined ? await this.treeUsabilityByProvider(kernel, true) : undefined;
+    return {
+      kernel: t.target.kernel,
+      sources: t.sources,
+      results: judge(members, t.target, treeUsability),
+    };
+  }
+
+  async filesUsable(hostPaths: readonly string[], kernel: string): Promise<Usability> {
+    const t = await this.target(kernel);
+    if (!t.ok) return { usable: false, reason: t.reason };
+    let members: SetMember[];
+    try {
+      members = await readMembers(hostPaths);
+    } catch (err) {
+      if (err instanceof InputError) return { usable: false, reason: err.message };
+      throw err;
+    }
+    const results = judge(members, t.target, await this.treeUsabilityByProvider(kernel, true));
+    return firstUnusable(results);
+  }
+
+  async usability(tm: TreeModule, kernel: string): Promise<Usability> {
+    const st = await this.kernelState(kernel, false);
+    if (st.treeDir === undefined) return { usable: false, reason: `${kernel} has no ABI tree` };
+    const verdicts = await this.treeVerdictsFor(kernel, false);
+    const u = verdicts.get(tmKey(tm));
+    if (u !== undefined) return u;
+    // Not in the tree's manifests (being installed): its files with the tree present.
+    return this.filesUsable(
+      tm.files.map((f) => path.join(st.treeDir as string, f)),
+      kernel,
+    );
+  }
+
+  /** Writes the verdicts computed by this service to the cache. */
+  async flush(): Promise<void> {
+    for (const [kernel, pending] of this.caches) {
+      const c = await pending;
+      if (c === undefined || !c.dirty) continue;
+      const { dirty: _dirty, ...content } = c;
+      await writeAtomically(
+        this.cacheFile(kernel),
+        `${JSON.stringify({ format: CACHE_FORMAT, ...content })}\n`,
+      );
+      c.dirty = false;
+    }
+  }
+
+  private base(kernel: string, opts: VerdictTargetOptions): Promise<TargetResult> {
+    if (Object.keys(opts).length > 0) return loadKernelTarget(this.paths, kernel, opts);
+    let b = this.bases.get(kernel);
+    if (b === undefined) {
+      b = loadKernelTarget(this.paths, kernel);
+      this.bases.set(kernel, b);
+    }
+    return b;
+  }
+
+  private kernelState(kernel: string, fresh: boolean): Promise<KernelState> {
+    let s = fresh ? undefined : this.kernelStates.get(kernel);
+    if (s === undefined) {
+      s = readKernelState(this.paths, kernel);
+      this.kernelStates.set(kernel, s);
+    }
+    return s;
+  }
+
+  private treeScan(dir: string, fresh: boolean): Promise<TreeScan> {
+    let s = fresh ? undefined : this.treeScans.get(dir);
+    if (s === undefined) {
+      s = scanTree(dir);
+      this.treeScans.set(dir, s);
+    }
+    return s;
+  }
+
+  /** Provider key ("tree:<module>/<version>") → that tree module's usability on the kernel. */
+  private async treeUsabilityByProvider(
+    kernel: string,
+    fresh: boolean,
+  ): Promise<((provider: string) => Usability | undefined) | undefined> {
+    const st = await this.kernelState(kernel, fresh);
+    if (st.treeDir === undefined) return undefined;
+    const scan = await this.treeScan(st.treeDir, fresh);
+    const verdicts = await this.treeVerdictsFor(kernel, fresh);
+    const byProvider = new Map<string, Usability>();
+    for (const tm of scan.modules) {
+      const u = verdicts.get(tmKey(tm));
+      if (u !== undefined) byProvider.set(`${TREE_PROVIDER}${tm.module}/${tm.version}`, u);
+    }
+    return (p) => byProvider.get(p);
+  }
+
+  /** Every module of the kernel's tree judged on it, from the disk cache when still valid. */
+  private async treeVerdictsFor(kernel: string, fresh: boolean): Promise<Map<string, Usability>> {
+    const st = await this.kernelState(kernel, fresh);
+    if (st.treeDir === undefined) return new Map();
+    const scan = await this.treeScan(st.treeDir, fresh);
+    const memoKey = `${kernel}\0${st.stamp}\0${scan.stamp}`;
+    let v = this.treeVerdicts.get(memoKey);
+    if (v === undefined) {
+      v = this.computeTreeVerdicts(kernel, st, scan);
+      this.treeVerdicts.set(memoKey, v);
+    }
+    return v;
+  }
+
+  private async computeTreeVerdicts(
+    kernel: string,
+    st: KernelState,
+    scan: TreeScan,
+  ): Promise<Map<string, Usability>> {
+    const cache = await this.cache(kernel);
+    if (cache !== undefined && cache.kernelStamp === st.stamp && cache.treeStamp === scan.stamp) {
+      return new Map(Object.entries(cache.verdicts));
+    }
+    const out = new Map<string, Usability>();
+    const base = await this.base(kernel, {});
+    if (!base.ok) {
+      // Not cached: nothing to gain, and the files may appear.
+      for (const tm of scan.modules) out.set(tmKey(tm), { usable: false, reason: base.reason });
+      return out;
+    }
+    const t = withTree(base, await loadTreeExports(this.paths, kernel));
+    const members: SetMember[] = [];
+    const owner = new Map<string, string>();
+    const unreadable = new Map<string, string>();
+    await forEachLimit(
+      scan.modules.flatMap((tm) => tm.files.map((f) => ({ tm, file: path.join(scan.dir, f) }))),
+      async ({ tm, file }) => {
+        try {
+          const info = await readKernelModuleFile(file);
+          members.push({ key: file, module: info, name: info.modinfo.name ?? moduleNameOf(file) });
+          owner.set(file, tmKey(tm));
+        } catch (err) {
+          if (!(err instanceof InputError)) throw err;
+          if (!unreadable.has(tmKey(tm))) unreadable.set(tmKey(tm), err.message);
+        }
+      },
+    );
+    members.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const verdicts = checkModuleSet(members, t.target);
+    for (const tm of scan.modules) {
+      const key = tmKey(tm);
+      const bad = unreadable.get(key);
+      out.set(key, bad !== undefined ? { usable: false, reason: bad } : { usable: true });
+    }
+    for (const m of members) {
+      const key = owner.get(m.key) as string;
+      const v = verdicts.get(m.key);
+      if (v === undefined || v.usable || out.get(key)?.usable === false) continue;
+      out.set(key, summarize(v));
+    }
+    const entry: CacheFile = {
+      kernelStamp: st.stamp,
+      treeStamp: scan.stamp,
+      verdicts: Object.fromEntries(out),
+      dirty: true,
+    };
+    this.caches.set(kernel, Promise.resolve(entry));
+    return out;
+  }
+
+  private cacheFile(kernel: string): string {
+    return path.join(this.cacheDir, `${encodeURIComponent(kernel)}.json`);
+  }
+
+  private cache(kernel: string): Promise<CacheFile | undefined> {
+    let c = this.caches.get(kernel);
+    if (c === undefined) {
+      c = readCache(this.cacheFile(kernel));
+      this.caches.set(kernel, c);
+    }
+    return c;
+  }
+}
+
+function judge(
+  members: readonly SetMember[],
+  target: VerdictTarget,
+  treeUsability: ((provider: string) => Usability | undefined) | undefined,
+): FileVerdict[] {
+  const verdicts = checkModuleSet(members, {
+    ...target,
+    ...(treeUsability !== undefined ? { providerUsability: treeUsability } : {}),
+  });
+  return members.map((m) => ({
+    path: m.key,
+    name: m.name,
+    verdict: verdicts.get(m.key) ?? { usable: true, problems: [] },
+  }));
+}
+
+function firstUnusable(results: readonly FileVerdict[]): Usability {
+  for (const r of results) {
+    const u = summarize(r.verdict);
+    if (!u.usable) return results.length > 1 ? { usable: false, reason: `${r.name}: ${u.reason}` } : u;
+  }
+  return { usable: true };
+}
+
+/** Reads module files, several at a time; members keep the order of `hostPaths`. */
+export async function readMembers(hostPaths: readonly string[]): Promise<SetMember[]> {
+  const out = new Array<SetMember | undefined>(hostPaths.length);
+  await forEachLimit(
+    hostPaths.map((p, i) => ({ p, i })),
+    async ({ p, i }) => {
+      const info = await readKernelModuleFile(p);
+      out[i] = { key: p, module: info, name: info.modinfo.name ?? moduleNameOf(p) };
+    },
+  );
+  return out.filter((m): m is SetMember => m !== undefined);
+}
+
+async function forEachLimit<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, items.length) }, worker));
+}
+
+async function readKernelState(paths: Paths, kernel: string): Promise<KernelState> {
+  const extra = await readExtra(paths, kernel);
+  const treeDir = extra.abi === undefined ? undefined : paths.abiTree(extra.abi.flavour, extra.abi.abiver);
+  const symvers = await findKernelSymvers(paths, kernel);
+  const config = await findKernelConfig(paths, kernel);
+  const parts = [
+    `v${VERDICT_LOGIC_VERSION}`,
+    kernel,
+    extra.target ?? '',
+    await fileStamp(symvers?.host),
+    await fileStamp(config?.host),
+    await fileStamp(path.join(paths.kernelDir(kernel), 'modules.order')),
+  ];
+  return { treeDir, stamp: parts.join('\n') };
+}
+
+async function fileStamp(file: string | undefined): Promise<string> {
+  if (file === undefined) return '-';
+  const st = await stat(file).catch(() => undefined);
+  return st === undefined ? `${file}:-` : `${file}:${st.size}:${st.mtimeMs}`;
+}
+
+async function scanTree(dir: string): Promise<TreeScan> {
+  const modules = await scanTreeModules(dir);
+  const hash = createHash('sha256');
+  for (const tm of [...modules].sort((a, b) => (tmKey(a) < tmKey(b) ? -1 : 1))) {
+    hash.update(`${tmKey(tm)}\0${tm.builtFor}\0`);
+    for (const f of tm.files) hash.update(`${await fileStamp(path.join(dir, f))}\0`);
+    hash.update('\n');
+  }
+  return { dir, modules, stamp: hash.digest('hex') };
+}
+
+async function readCache(file: string): Promise<CacheFile | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<CacheFile> & { format?: unknown };
+    if (
+      v.format !== CACHE_FORMAT ||
+      typeof v.kernelStamp !== 'string' ||
+      typeof v.treeStamp !== 'string' ||
+      typeof v.verdicts !== 'object' ||
+      v.verdicts === null
+    )
+      return undefined;
+    return { kernelStamp: v.kernelStamp, treeStamp: v.treeStamp, verdicts: v.verdicts, dirty: false };
+  } catch {
+    // A torn or foreign file is only a cache miss.
+    return undefined;
+  }
+}
+
+const UNWRITABLE = new Set(['EACCES', 'EROFS', 'EPERM', 'ENOSPC', 'EDQUOT']);
+
+/** tmp + rename in the same directory; a state directory we may not write is not an error. */
+async function writeAtomically(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (!UNWRITABLE.has(code)) throw err;
+  }
+}
+
+/**
+ * Module files named by the user: files as they are, directories walked for .ko[.gz|.xz|.zst]
+ * (skipping build/ and source/ like depmod, following other links such as extra/ once each).
+ * Sorted within each directory; an argument that holds no module is an InputError.
+ */
+export async function collectModuleFiles(args: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  const seenDirs = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    const real = await realpath(dir);
+    if (seenDirs.has(real)) return;
+    seenDirs.add(real);
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+    for (const e of entries) {
+      if (e.name === 'build' || e.name === 'source') continue;
+      const p = path.join(dir, e.name);
+      // Only links need a stat to tell what they lead to.
+      const st = e.isSymbolicLink() ? await stat(p).catch(() => undefined) : e;
+      if (st === undefined) continue;
+      if (st.isDirectory()) await walk(p);
+      else if (st.isFile() && MODULE_FILE.test(e.name)) out.push(p);
+    }
+  };
+  for (const arg of args) {
+    const st = await stat(arg).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
+        throw new InputError(arg, 'no such file or directory');
+      throw new EnvironmentError(`cannot read ${arg}: ${err.code ?? String(err)}`);
+    });
+    if (st.isDirectory()) {
+      const before = out.length;
+      await walk(arg);
+      if (out.length === before)
+        throw new InputError(arg, 'no kernel modules (.ko, .ko.gz, .ko.xz, .ko.zst) in this directory');
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+const MODULE_FILE = /\.ko(?:\.(?:gz|xz|zst))?$/;
