@@ -2,7 +2,7 @@
 // module and kernel ABI, for machines without compiler or headers. With -k, a module not yet
 // in that kernel's tree is built and installed first (this is the build host).
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import os, { hostname } from 'node:os';
 import path from 'node:path';
 import { abiTreeName, formatAbi, parseAbiSpec, sameAbi, type AbiId } from '../core/abi-id.js';
 import { checkMaintainer } from '../core/deb-docs.js';
@@ -56,10 +56,11 @@ export async function packageModule(ctx: Context, opts: PackageCommandOptions): 
   const mv = { module, version };
 
   const repo = opts.repo === undefined ? undefined : path.resolve(opts.repo);
-  // With --repo the package is built beside the repository and published from there.
+  // With --repo the package is built aside (dpkg-scanpackages reads every directory of the
+  // repository) and published from there.
   const outDir =
     repo !== undefined
-      ? await mkdtemp(path.join(await ensureDir(repo), '.dkms-abi-build-'))
+      ? await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-package-'))
       : path.resolve(opts.output ?? '.');
   try {
     const built = await withSession<BuiltPackage | ExitCode>(
@@ -188,6 +189,6 @@ function report(ctx: Context, b: BuiltPackage, file: string, repo: RepoUpdate | 
   );
   if (repo !== undefined)
     ctx.out.line(
-      `  ${repo.added ? 'published in' : 'already in'} ${repo.repo} (${repo.packages} packages indexed)`,
+      `  ${repo.added ? 'published in' : 'already in'} ${repo.repo} (${repo.packages} package${repo.packages === 1 ? '' : 's'} indexed)`,
     );
 }
