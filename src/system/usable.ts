@@ -2,8 +2,9 @@
 // import must be exported by the kernel (its Module.symvers) or by a module of its ABI
 // tree (their saved Module.symvers) with the same CRC, and vermagic must match after the
 // release part. Targets are built once per kernel per command.
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { KernelModuleInfo } from '../core/ko.js';
 import { SAVED_SYMVERS_FILE, TREE_META_DIR } from '../core/layout.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
@@ -23,6 +24,18 @@ interface Target {
 
 export function makeChecker(paths: Paths): UsabilityChecker {
   const targets = new Map<string, Promise<Target | string>>();
+  // A tree module is checked once per kernel of its tree: parse each file once while it is
+  // unchanged (same inode, size and times), re-read it when an install replaced it.
+  const modules = new Map<string, { readonly id: string; readonly info: Promise<KernelModuleInfo> }>();
+  const moduleInfo = async (file: string): Promise<KernelModuleInfo> => {
+    const st = await stat(file).catch(() => undefined);
+    const id = st === undefined ? '' : `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    const known = modules.get(file);
+    if (known !== undefined && id !== '' && known.id === id) return known.info;
+    const info = readKernelModuleFile(file);
+    modules.set(file, { id, info });
+    return info;
+  };
   const target = (kernel: string) => {
     let t = targets.get(kernel);
     if (t === undefined) {
@@ -34,10 +47,11 @@ export function makeChecker(paths: Paths): UsabilityChecker {
   const filesUsable = async (hostPaths: readonly string[], kernel: string): Promise<Usability> => {
     const t = await target(kernel);
     if (typeof t === 'string') return { usable: false, reason: t };
-    const fromTree = await treeSymbols(paths, kernel);
+    // The tree's exports only matter for imports the kernel lacks: read them on the first miss.
+    let fromTree: Map<string, SymversEntry> | undefined;
     const own = new Set<string>();
     const infos = [];
-    for (const p of hostPaths) infos.push(await readKernelModuleFile(p));
+    for (const p of hostPaths) infos.push(await moduleInfo(p));
     for (const info of infos) for (const e of info.exports) own.add(e.symbol);
     for (const info of infos) {
       const tail = magicTail(info.modinfo.vermagic ?? '');
@@ -46,7 +60,11 @@ export function makeChecker(paths: Paths): UsabilityChecker {
       }
       for (const v of info.versions ?? []) {
         if (own.has(v.name)) continue;
-        const e = t.symbols.get(v.name) ?? fromTree.get(v.name);
+        let e = t.symbols.get(v.name);
+        if (e === undefined) {
+          fromTree ??= await treeSymbols(paths, kernel);
+          e = fromTree.get(v.name);
+        }
         if (e === undefined) return { usable: false, reason: `missing ${v.name}` };
         if (e.crc !== v.crc)
           return { usable: false, reason: `${v.name}: CRC ${formatCrc(v.crc)} != ${formatCrc(e.crc)}` };
