@@ -17,7 +17,7 @@ import { InputError } from '../core/errors.js';
 import type { Context } from './context.js';
 import { checkReferences, identifyKernel } from './kernel-identity.js';
 import { planRegisterKernel } from './kernel-register.js';
-import { planInstall, planRemoveFromTree, planUnmark } from './module-install.js';
+import { planInstall, planLinkKernel, planRemoveFromTree, planUnmark } from './module-install.js';
 import { kernelsOfTree } from './modules.js';
 import { PlanBuilder } from './plan-helpers.js';
 import { readPayload, sha256, type Payload } from './package-payload.js';
@@ -93,9 +93,12 @@ export async function installPayload(
 ): Promise<PackageInstallOutcome> {
   const { paths } = ctx;
   const m = payload.meta;
-  // A previous install of this package (a repeated configure): start from a clean slate.
   const old = await readRecord(ctx, m.package);
-  if (old !== undefined) await removeRecorded(ctx, session, old);
+  if (old !== undefined) {
+    // Configured again (dpkg's abort-* paths, a repeated configure): nothing to redo.
+    if (await stillInstalled(ctx, old, payload)) return reconfirm(ctx, session, verdicts, payload, old);
+    await removeRecorded(ctx, session, old);
+  }
 
   // 1. The tree: where a kernel with the package's Module.symvers would go on this machine.
   const refModel = parseSymvers(payload.reference, `${payload.inner}/abi-reference.symvers`);
@@ -144,16 +147,7 @@ export async function installPayload(
   // 3. Verdicts for every kernel of the tree, then the modules.
   const snap = await scanRoot(paths);
   const kernels = kernelsOfTree(snap, abi);
-  const accepted: string[] = [];
-  const rejected: RejectedKernel[] = [];
-  for (const k of kernels) {
-    const u = await verdicts.filesUsable(
-      payload.files.map((f) => f.host),
-      k,
-    );
-    if (u.usable) accepted.push(k);
-    else rejected.push({ kernel: k, reason: u.reason });
-  }
+  const { accepted, rejected } = await judge(verdicts, payload, kernels);
   if (kernels.length > 0 && accepted.length === 0) {
     await removeRecorded(ctx, session, record);
     return { kind: 'unusable', abi, rejected };
@@ -194,6 +188,89 @@ export async function installPayload(
     rejected,
     registered: record.registeredKernels,
     archivedReference: record.archivedReference !== null,
+  };
+}
+
+/** Which kernels' loaders would accept the payload's modules. */
+async function judge(
+  verdicts: UsabilityChecker,
+  payload: Payload,
+  kernels: readonly string[],
+): Promise<{ accepted: string[]; rejected: RejectedKernel[] }> {
+  const accepted: string[] = [];
+  const rejected: RejectedKernel[] = [];
+  for (const k of kernels) {
+    const u = await verdicts.filesUsable(
+      payload.files.map((f) => f.host),
+      k,
+    );
+    if (u.usable) accepted.push(k);
+    else rejected.push({ kernel: k, reason: u.reason });
+  }
+  return { accepted, rejected };
+}
+
+/** The record is of this very payload and its module is still in its tree. */
+async function stillInstalled(ctx: Context, r: PackageRecord, payload: Payload): Promise<boolean> {
+  const m = payload.meta;
+  if (r.version !== m.version || r.builtFor !== m.builtFor || r.arch !== m.arch) return false;
+  if (
+    !sameFiles(
+      r.files,
+      payload.files.map((f) => f.rel),
+    )
+  )
+    return false;
+  return (await recordedModule(ctx, r)) !== undefined;
+}
+
+/** The tree module a record installed, when it is still there unchanged. */
+async function recordedModule(ctx: Context, r: PackageRecord): Promise<TreeModule | undefined> {
+  const snap = await scanRoot(ctx.paths);
+  return snap.trees
+    .find((t) => sameAbi(t.abi, r.abi))
+    ?.modules.find(
+      (t) =>
+        t.module === r.module &&
+        t.version === r.version &&
+        t.arch === r.arch &&
+        t.builtFor === r.builtFor &&
+        sameFiles(t.files, r.files),
+    );
+}
+
+/** An install that is still in place: register kernels that came since, link those that accept it. */
+async function reconfirm(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  payload: Payload,
+  old: PackageRecord,
+): Promise<PackageInstallOutcome> {
+  const m = payload.meta;
+  let record = (await registerKernels(ctx, session, old.abi, old)).record;
+  const snap = await scanRoot(ctx.paths);
+  const kernels = kernelsOfTree(snap, old.abi);
+  const { accepted, rejected } = await judge(verdicts, payload, kernels);
+  const plan = new PlanBuilder(ctx.paths.root);
+  const dkmsBookkeeping = snap.dkms.some((d) => d.module === m.module && d.version === m.version && d.added);
+  for (const k of accepted) await planLinkKernel(ctx.paths, { ...old, dkmsBookkeeping }, k, plan);
+  if (plan.operations.length > 0 || record !== old) {
+    record = { ...record, createdDirs: [...record.createdDirs, ...createdDirs(ctx, plan.operations)] };
+    if (plan.operations.length > 0) await writeRecord(ctx, plan, record);
+    await session.apply({
+      description: `${m.package}: link ${m.module}/${m.version} for ${accepted.join(', ')}`,
+      operations: plan.operations,
+      depmod: kernels,
+    });
+  }
+  return {
+    kind: 'installed',
+    abi: old.abi,
+    accepted,
+    rejected,
+    registered: record.registeredKernels.filter((k) => !old.registeredKernels.includes(k)),
+    archivedReference: false,
   };
 }
 
@@ -243,7 +320,7 @@ async function registerKernels(
   if (registered.length === 0) return { record };
   const next = {
     ...record,
-    registeredKernels: registered,
+    registeredKernels: [...record.registeredKernels, ...registered],
     createdDirs: [...record.createdDirs, ...createdDirs(ctx, plan.operations)],
   };
   await writeRecord(ctx, plan, next);
@@ -274,15 +351,10 @@ export async function removeRecorded(
   const abi = record.abi;
   const tree = paths.abiTree(abi.flavour, abi.abiver);
   const modules = snap.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? [];
-  const ours = modules.find(
-    (t) =>
-      t.module === record.module &&
-      t.version === record.version &&
-      t.arch === record.arch &&
-      t.builtFor === record.builtFor &&
-      sameFiles(t.files, record.files),
+  const ours = await recordedModule(ctx, record);
+  const others = modules.filter(
+    (t) => !(t.module === ours?.module && t.version === ours.version && t.arch === ours.arch),
   );
-  const others = modules.filter((t) => t !== ours);
   const treeKernels = kernelsOfTree(snap, abi);
   // Kernels we linked go again when the tree holds nothing else for them.
   const unregister =
@@ -307,12 +379,50 @@ export async function removeRecorded(
   const removedReference = staying.length === 0 ? await planRemoveReference(ctx, record, plan) : false;
   await plan.add({ op: 'remove', path: recordFile(ctx, record.package) });
   await planRemoveEmptyDirs(ctx, [...record.createdDirs, inner(ctx, recordsDir(ctx))], plan);
+  if (others.length > 0) await planHandOver(ctx, record, unregister, removedReference, plan);
   await session.apply({
     description: `${record.package}: remove ${record.module}/${record.version} from ${abiTreeName(abi)}`,
     operations: plan.operations,
-    depmod: treeKernels,
+    // Registering kernels ran no depmod; only the module leaving changes their indexes.
+    depmod: ours === undefined ? [] : treeKernels,
   });
   return { kernels: treeKernels, unregistered: unregister, prunedTree: prune, removedReference };
+}
+
+/**
+ * Modules of other packages stay in the tree: the kernels, reference and directories this
+ * package created now serve them, so the next of them in the tree inherits the duty to undo.
+ */
+async function planHandOver(
+  ctx: Context,
+  record: PackageRecord,
+  unregistered: readonly string[],
+  removedReference: boolean,
+  plan: PlanBuilder,
+): Promise<void> {
+  const heirs = (await readAllRecords(ctx)).filter(
+    (r) => r.package !== record.package && sameAbi(r.abi, record.abi),
+  );
+  const [heir] = heirs;
+  if (heir === undefined) return; // the others came without a package: they keep what serves them
+  const removed = new Set(plan.operations.filter((o) => o.op === 'remove').map((o) => o.path));
+  const gone = (p: string) => [...removed].some((r) => p === r || p.startsWith(`${r}/`));
+  const next: PackageRecord = {
+    ...heir,
+    registeredKernels: [
+      ...heir.registeredKernels,
+      ...record.registeredKernels.filter(
+        (k) => !unregistered.includes(k) && !heir.registeredKernels.includes(k),
+      ),
+    ],
+    archivedReference: heir.archivedReference ?? (removedReference ? null : record.archivedReference),
+    createdTree: heir.createdTree || record.createdTree,
+    createdDirs: [
+      ...record.createdDirs.filter((d) => !gone(ctx.paths.host(d)) && !heir.createdDirs.includes(d)),
+      ...heir.createdDirs,
+    ],
+  };
+  await writeRecord(ctx, plan, next);
 }
 
 function sameFiles(a: readonly string[], b: readonly string[]): boolean {
