@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
+import type { KernelModuleInfo } from '../core/ko.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
 import { summarize, type ModuleVerdict, type VerdictTarget } from '../core/verdict.js';
@@ -64,6 +65,8 @@ interface TreeScan {
   readonly dir: string;
   readonly modules: readonly TreeModule[];
   readonly stamp: string;
+  /** Host path → "path:size:mtime" of every module file. */
+  readonly fileStamps: ReadonlyMap<string, string>;
 }
 
 interface CacheFile {
@@ -82,6 +85,8 @@ export class VerdictService implements UsabilityChecker {
   private readonly treeScans = new Map<string, Promise<TreeScan>>();
   private readonly treeVerdicts = new Map<string, Promise<Map<string, Usability>>>();
   private readonly caches = new Map<string, Promise<CacheFile | undefined>>();
+  /** Parsed tree module files by file stamp: a tree is judged on each of its kernels. */
+  private readonly infos = new Map<string, Promise<KernelModuleInfo>>();
   private readonly cacheDir: string;
 
   constructor(private readonly paths: Paths) {
@@ -246,7 +251,7 @@ export class VerdictService implements UsabilityChecker {
       scan.modules.flatMap((tm) => tm.files.map((f) => ({ tm, file: path.join(scan.dir, f) }))),
       async ({ tm, file }) => {
         try {
-          const info = await readKernelModuleFile(file);
+          const info = await this.moduleInfo(file, scan.fileStamps.get(file));
           members.push({ key: file, module: info, name: info.modinfo.name ?? moduleNameOf(file) });
           owner.set(file, tmKey(tm));
         } catch (err) {
@@ -276,6 +281,18 @@ export class VerdictService implements UsabilityChecker {
     };
     this.caches.set(kernel, Promise.resolve(entry));
     return out;
+  }
+
+  private moduleInfo(file: string, stamp: string | undefined): Promise<KernelModuleInfo> {
+    if (stamp === undefined) return readKernelModuleFile(file);
+    let info = this.infos.get(stamp);
+    if (info === undefined) {
+      info = readKernelModuleFile(file);
+      // A failed read is not remembered: the next kernel tries again and reports it too.
+      info.catch(() => this.infos.delete(stamp));
+      this.infos.set(stamp, info);
+    }
+    return info;
   }
 
   private cacheFile(kernel: string): string {
@@ -365,12 +382,18 @@ async function fileStamp(file: string | undefined): Promise<string> {
 async function scanTree(dir: string): Promise<TreeScan> {
   const modules = await scanTreeModules(dir);
   const hash = createHash('sha256');
+  const fileStamps = new Map<string, string>();
   for (const tm of [...modules].sort((a, b) => (tmKey(a) < tmKey(b) ? -1 : 1))) {
     hash.update(`${tmKey(tm)}\0${tm.builtFor}\0`);
-    for (const f of tm.files) hash.update(`${await fileStamp(path.join(dir, f))}\0`);
+    for (const f of tm.files) {
+      const file = path.join(dir, f);
+      const st = await fileStamp(file);
+      fileStamps.set(file, st);
+      hash.update(`${st}\0`);
+    }
     hash.update('\n');
   }
-  return { dir, modules, stamp: hash.digest('hex') };
+  return { dir, modules, stamp: hash.digest('hex'), fileStamps };
 }
 
 async function readCache(file: string): Promise<CacheFile | undefined> {
