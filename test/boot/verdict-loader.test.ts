@@ -234,7 +234,8 @@ beforeAll(async () => {
       report.steps
         .map(
           (s) =>
-            `  ${NAMES[s.index]}: ${s.moduleName} ${s.outcome}${s.symbols.length > 0 ? ` [${s.symbols.join(', ')}]` : ''}`,
+            `  ${NAMES[s.index]}: ${s.moduleName} ${s.outcome}${s.symbols.length > 0 ? ` [${s.symbols.join(', ')}]` : ''}` +
+            s.kernelMessages.map((m) => `\n      | ${m}`).join(''),
         )
         .join('\n'),
   );
