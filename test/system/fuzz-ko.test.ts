@@ -291,9 +291,64 @@ describe('the module file reader on corrupt compressed data', () => {
 });
 
 describe('the CLI on a corrupt module', () => {
-  it('exit 2, one line naming the file, no stack trace', async () => {
-    // No command takes a .ko argument yet (abi compat is not wired); install reads the
-    // module dkms built, so a corrupt build output reaches the reader through it.
+  it('abi compat: exit 2 and one line naming the file for every corrupt module, never a crash', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dkms-abi-fuzz-cli-'));
+    try {
+      await mkdir(path.join(dir, 'lib/modules'), { recursive: true });
+      let n = 0;
+      let refused = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.nat(),
+          fc.oneof(
+            fc.nat().map((cut) => ({ cut, edits: [] as [number, number][] })),
+            fc
+              .array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 40 })
+              .map((edits) => ({
+                cut: undefined,
+                edits,
+              })),
+          ),
+          async (which, damage) => {
+            const s = seed(which);
+            const bytes = damage.cut === undefined ? s.slice() : s.slice(0, damage.cut % s.length);
+            const { shoff } = sectionTable(s);
+            // Edits land in the section table, where they hurt.
+            for (const [at, v] of damage.edits)
+              bytes[Math.min(bytes.length - 1, shoff + (at % Math.max(1, s.length - shoff)))] = v;
+            const file = path.join(dir, `m${n++}.ko`);
+            await writeFile(file, bytes);
+            const r = await runCli(
+              [
+                'abi',
+                'compat',
+                '--symvers',
+                path.join('/usr/src', `linux-headers-${KVER}`, 'Module.symvers'),
+                file,
+              ],
+              { root: dir },
+            );
+            cases++;
+            expect([0, 1, 2]).toContain(r.exitCode);
+            if (r.exitCode === 2) {
+              refused++;
+              expect(r.stdout).toBe('');
+              expect(r.stderr).toMatch(new RegExp(`^dkms-abi: ${file.replaceAll('.', '\\.')}: [^\n]+\n$`));
+            }
+            expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+            return true;
+          },
+        ),
+        { numRuns: 30 },
+      );
+      expect(refused).toBeGreaterThan(10);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('install: exit 2, one line naming the file, no stack trace', async () => {
+    // install reads the module dkms built, so a corrupt build output reaches the reader too.
     const sb = await makeSandboxRoot({ kernels: [KVER] });
     await copyExampleSource(sb.root, 'hello-abi');
     expect((await runCli(['add', 'hello-abi/1.0'], { root: sb.root })).exitCode).toBe(0);
