@@ -34,7 +34,7 @@ export async function abiCheck(ctx: Context, opts: AbiCheckOptions): Promise<Exi
     ...(whitelist !== undefined ? { whitelist } : {}),
   });
   if (ctx.json) ctx.out.json(abiCheckJson(result));
-  else for (const line of formatAbiCheck(result, opts.ref, opts.new)) ctx.out.line(line);
+  else ctx.out.line(formatAbiCheck(result, opts.ref, opts.new).join('\n'));
   return result.compatible ? 0 : 1;
 }
 

@@ -32,7 +32,8 @@ export async function abiCompat(ctx: Context, opts: AbiCompatOptions): Promise<E
           : `from ${s.vermagic === 'option' ? '--vermagic' : s.vermagic}`
       }`,
     );
-    for (const line of formatCompat(results)) ctx.out.line(line);
+    // One write: a whole module tree is thousands of lines.
+    ctx.out.line(formatCompat(results).join('\n'));
   } else {
     ctx.out.json(compatJson(results));
   }

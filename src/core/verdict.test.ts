@@ -464,7 +464,7 @@ describe('module sets (present together)', () => {
     ]);
     expect(summarize(v.get('c.ko') as ModuleVerdict)).toEqual({
       usable: false,
-      reason: 'needs abi_provider, which is unusable (module_layout: CRC 0x00000009 != 0x160c03af)',
+      reason: 'needs abi_provider: module_layout: CRC 0x00000009 != 0x160c03af',
     });
     expect((v.get('w.ko') as ModuleVerdict).usable).toBe(true);
   });

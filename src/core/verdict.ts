@@ -321,6 +321,7 @@ export function describeProblem(p: VerdictProblem): string {
     case 'duplicate-export':
       return `exports ${sym}, already exported by ${p.actual ?? 'vmlinux'}`;
     case 'dependency':
-      return `needs ${sym}, which is unusable (${p.actual ?? '?'})`;
+      // No parentheses: status lines put the whole reason inside some.
+      return `needs ${sym}: ${p.actual ?? 'unusable'}`;
   }
 }
