@@ -3,11 +3,16 @@
 // the references archived per flavour (allocating a new abiver on breakage).
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { decideAbi, type AbiDecision, type ReferenceCheck } from '../core/abi-decision.js';
+import {
+  compareWithReference,
+  decideAbi,
+  type AbiDecision,
+  type ReferenceCheck,
+} from '../core/abi-decision.js';
 import { abiTreeName, nextAbiver, type AbiId } from '../core/abi-id.js';
 import { EnvironmentError, UsageError } from '../core/errors.js';
 import { parseKernelRelease, validatePathComponent } from '../core/release.js';
-import { breakingCount, diffSymvers, indexSymvers, parseSymvers, type Symvers } from '../core/symvers.js';
+import { parseSymvers, type Symvers } from '../core/symvers.js';
 import type { Context } from './context.js';
 import { findKernelSymvers, symversCandidates, type FoundFile } from './kernel-files.js';
 import { readExtra } from './scan.js';
@@ -52,7 +57,7 @@ export async function identifyKernel(ctx: Context, kernel: string): Promise<Kern
   }
   const text = await readSymversText(symvers.host);
   const model = parseSymvers(text, symvers.inner);
-  const { checks, used } = await checkReferences(ctx, flavour, model);
+  const { checks, used } = await checkReferences(ctx, flavour, model, text);
   const decision = decideAbi(checks, nextAbiver(used));
   const abi = { flavour, abiver: decision.abiver };
   return {
@@ -68,20 +73,26 @@ export async function identifyKernel(ctx: Context, kernel: string): Promise<Kern
   };
 }
 
-/** Compares a symvers model with every archived reference of the flavour. */
+/**
+ * Compares a symvers model with every archived reference of the flavour. Given the model's
+ * text, a reference with the very same text needs no parsing: nothing changed, nothing added.
+ */
 export async function checkReferences(
   ctx: Context,
   flavour: string,
   model: Symvers,
+  text?: string,
 ): Promise<{ checks: ReferenceCheck[]; used: string[] }> {
   const used = await listReferences(ctx, flavour);
-  const index = indexSymvers(model.entries);
   const checks: ReferenceCheck[] = [];
   for (const abiver of used) {
     const file = ctx.paths.abiReference(flavour, abiver);
-    const ref = parseSymvers(await readSymversText(file), file);
-    const d = diffSymvers(indexSymvers(ref.entries), index);
-    checks.push({ abiver, breaking: breakingCount(d), added: d.added.length });
+    const refText = await readSymversText(file);
+    if (text !== undefined && refText === text) {
+      checks.push({ abiver, breaking: 0, added: 0 });
+      continue;
+    }
+    checks.push({ abiver, ...compareWithReference(parseSymvers(refText, file), model) });
   }
   return { checks, used };
 }
