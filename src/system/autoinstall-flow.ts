@@ -41,6 +41,7 @@ export interface AutoinstallReport {
 }
 
 const collator = new Intl.Collator('en', { numeric: true });
+const CONF_READS_AT_ONCE = 8;
 
 export async function autoinstallKernel(
   ctx: Context,
@@ -97,11 +98,23 @@ async function autoinstallCandidates(
   }
   const modules: Candidate[] = [];
   const failures: ModuleResult[] = [];
-  for (const [module, version] of [...newest.entries()].sort()) {
-    try {
-      const conf = await readModuleConf(ctx, { module, version }, kernel, arch);
-      if (conf.autoinstall) modules.push({ module, version, buildDepends: conf.buildDepends });
-    } catch (err) {
+  const wanted = [...newest.entries()].sort();
+  // Each read is a bash run of ~25 ms: run a few at once, take the answers in order.
+  const confs: PromiseSettledResult<Awaited<ReturnType<typeof readModuleConf>>>[] = [];
+  for (let i = 0; i < wanted.length; i += CONF_READS_AT_ONCE) {
+    const batch = wanted.slice(i, i + CONF_READS_AT_ONCE);
+    confs.push(
+      ...(await Promise.allSettled(
+        batch.map(([module, version]) => readModuleConf(ctx, { module, version }, kernel, arch)),
+      )),
+    );
+  }
+  for (const [i, [module, version]] of wanted.entries()) {
+    const conf = confs[i];
+    if (conf?.status === 'fulfilled') {
+      if (conf.value.autoinstall) modules.push({ module, version, buildDepends: conf.value.buildDepends });
+    } else {
+      const err: unknown = conf?.reason;
       failures.push({ module, version, action: { kind: 'failed', message: (err as Error).message } });
     }
   }
