@@ -29,6 +29,7 @@ export function globToRegExp(glob: string): RegExp {
 
 export function anyGlob(globs: readonly string[]): (s: string) => boolean {
   const res = globs.map(globToRegExp);
+  if (res.length === 0) return () => false;
   return (s) => res.some((r) => r.test(s));
 }
 

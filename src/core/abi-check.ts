@@ -47,9 +47,10 @@ export function checkAbi(ref: SymversIndex, next: SymversIndex, rules: AbiCheckR
   const symbolIgnored = anyGlob(rules.ignoreSymbols);
   const moduleIgnored = anyGlob(rules.ignoreModules);
   const ignoredSymbols = new Set<string>();
+  const byModule = rules.ignoreModules.length > 0;
   const keep = (c: SymversChange): boolean => {
     if (rules.whitelist !== undefined && !rules.whitelist.has(c.symbol)) return false;
-    const modules = [ref.bySymbol.get(c.symbol)?.module, next.bySymbol.get(c.symbol)?.module];
+    const modules = byModule ? [ref.bySymbol.get(c.symbol)?.module, next.bySymbol.get(c.symbol)?.module] : [];
     if (symbolIgnored(c.symbol) || modules.some((m) => m !== undefined && moduleIgnored(m))) {
       ignoredSymbols.add(c.symbol);
       return false;
