@@ -6,8 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
-import xzDecompress from 'xz-decompress';
 import { ElfFormatError } from '../core/elf.js';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import { readKernelModule } from '../core/ko.js';
@@ -76,13 +74,16 @@ async function decompressModule(
     case 'gzip':
       return await gunzipAsync(raw, { maxOutputLength: MAX_MODULE_BYTES });
     case 'zstd':
-      return zstdDecompress(raw);
+      return (await import('fzstd')).decompress(raw);
     case 'xz':
       return await unxz(raw);
   }
 }
 
 async function unxz(raw: Uint8Array): Promise<Uint8Array> {
+  // Loaded on first use, like fzstd: most modules are not compressed, and every command that
+  // reads modules would pay for loading the decoders (xz-decompress is a webpack bundle).
+  const xzDecompress = (await import('xz-decompress')).default;
   const reader = new xzDecompress.XzReadableStream(new Blob([raw]).stream()).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
