@@ -11,6 +11,7 @@ export const wiring: Wiring = (program, dispatch) => {
     .option('--repo <dir>', 'add the .deb to this flat apt repository and regenerate its indexes')
     .option('--revision <n>', 'Debian revision of the package version', '1')
     .option('--maintainer <"name <address>">', 'the Maintainer field (default: DEBFULLNAME and DEBEMAIL)')
+    .option('--dkms-tarball', "also write dkms's binaries-only tarball of the build (for dkms ldtarball)")
     .description(
       'a binary .deb of M/V for every kernel of one ABI: no compiler or headers needed to install it',
     )

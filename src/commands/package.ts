@@ -1,14 +1,16 @@
 // package M/V (--abi FLAVOUR-ABIVER | -k KVER) [-o DIR] [--repo DIR]: one binary .deb per
 // module and kernel ABI, for machines without compiler or headers. With -k, a module not yet
 // in that kernel's tree is built and installed first (this is the build host).
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os, { hostname } from 'node:os';
 import path from 'node:path';
 import { abiTreeName, formatAbi, parseAbiSpec, sameAbi, type AbiId } from '../core/abi-id.js';
 import { checkMaintainer } from '../core/deb-docs.js';
-import { UsageError, type ExitCode } from '../core/errors.js';
+import { EnvironmentError, UsageError, type ExitCode } from '../core/errors.js';
+import type { TreeModule } from '../core/snapshot.js';
 import { publishToRepo, type RepoUpdate } from '../system/apt-repo.js';
 import type { Context } from '../system/context.js';
+import { dkmsMktarball } from '../system/dkms.js';
 import { ensureRegistered, installModule } from '../system/install-flow.js';
 import { buildModulePackage, collectInputs, type BuiltPackage } from '../system/package-build.js';
 import { scanRoot } from '../system/scan.js';
@@ -25,6 +27,7 @@ export interface PackageCommandOptions {
   readonly repo?: string;
   readonly revision?: string;
   readonly maintainer?: string;
+  readonly dkmsTarball?: boolean;
 }
 
 /** --maintainer, else DEBFULLNAME/DEBEMAIL as dch reads them, else the build host's root. */
@@ -62,6 +65,7 @@ export async function packageModule(ctx: Context, opts: PackageCommandOptions): 
     repo !== undefined
       ? await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-package-'))
       : path.resolve(opts.output ?? '.');
+  let tarball: string | undefined;
   try {
     const built = await withSession<BuiltPackage | ExitCode>(
       ctx,
@@ -95,12 +99,14 @@ export async function packageModule(ctx: Context, opts: PackageCommandOptions): 
           );
           return 1;
         }
-        return buildModulePackage(inputs, {
+        const pkg = await buildModulePackage(inputs, {
           revision: opts.revision ?? '1',
           maintainer,
           outDir,
           ...(epochSeconds !== undefined ? { epochSeconds } : {}),
         });
+        if (opts.dkmsTarball === true) tarball = await dkmsTarball(ctx, inputs.tm, opts.output);
+        return pkg;
       },
     );
     if (typeof built === 'number') return built;
@@ -117,7 +123,7 @@ export async function packageModule(ctx: Context, opts: PackageCommandOptions): 
         file = copy;
       }
     }
-    report(ctx, built, file, published);
+    report(ctx, built, file, published, tarball);
     return 0;
   } finally {
     if (repo !== undefined) await rm(outDir, { recursive: true, force: true });
@@ -163,7 +169,36 @@ async function ensureDir(dir: string): Promise<string> {
   return dir;
 }
 
-function report(ctx: Context, b: BuiltPackage, file: string, repo: RepoUpdate | undefined): void {
+/**
+ * The second format: dkms's own binaries-only archive of the build, which `dkms ldtarball`
+ * loads on a machine with plain DKMS — for the kernel it was built for only, since DKMS
+ * knows nothing of ABIs.
+ */
+async function dkmsTarball(ctx: Context, tm: TreeModule, output: string | undefined): Promise<string> {
+  const build = path.join(ctx.paths.dkmsTree, tm.module, tm.version, tm.builtFor, tm.arch, 'module');
+  if ((await stat(build).catch(() => undefined)) === undefined) {
+    throw new EnvironmentError(
+      `no DKMS build of ${tm.module}/${tm.version} for ${tm.builtFor} in ${ctx.paths.inner.dkmsTree}: the tree's binaries did not come from this root's DKMS`,
+    );
+  }
+  const archive = path.join(
+    path.resolve(output ?? '.'),
+    `${tm.module}-${tm.version}-${tm.builtFor}-${tm.arch}.dkms.tar.gz`,
+  );
+  return dkmsMktarball(
+    ctx.paths,
+    { module: tm.module, version: tm.version },
+    { archive, kernel: { kernel: tm.builtFor, arch: tm.arch }, binariesOnly: true },
+  );
+}
+
+function report(
+  ctx: Context,
+  b: BuiltPackage,
+  file: string,
+  repo: RepoUpdate | undefined,
+  tarball: string | undefined,
+): void {
   const m = b.metadata;
   const abi = { flavour: m.flavour, abiver: m.abiver };
   if (ctx.json) {
@@ -180,6 +215,7 @@ function report(ctx: Context, b: BuiltPackage, file: string, repo: RepoUpdate | 
       file,
       size: b.size,
       repo: repo === undefined ? null : { dir: repo.repo, added: repo.added, packages: repo.packages },
+      dkmsTarball: tarball ?? null,
     });
     return;
   }
@@ -187,6 +223,7 @@ function report(ctx: Context, b: BuiltPackage, file: string, repo: RepoUpdate | 
   ctx.out.line(
     `  ${m.module}/${m.version} from ${abiTreeName(abi)}, built for ${m.builtFor}, verified on ${m.verifiedKernels.join(', ') || 'no installed kernel'}`,
   );
+  if (tarball !== undefined) ctx.out.line(`  dkms binaries-only tarball: ${tarball}`);
   if (repo !== undefined)
     ctx.out.line(
       `  ${repo.added ? 'published in' : 'already in'} ${repo.repo} (${repo.packages} package${repo.packages === 1 ? '' : 's'} indexed)`,

@@ -174,6 +174,54 @@ describe('building packages on the build host', () => {
     expect(await readFile(path.join(again, BLOB_DEB))).toEqual(await readFile(path.join(out, BLOB_DEB)));
   });
 
+  it("also writes dkms's binaries-only tarball of the build", async () => {
+    const dir = path.join(out, 'tarball');
+    const r = await onBuild(
+      'package',
+      'blobdrv/1.0',
+      '--abi',
+      'amd64-1',
+      '-o',
+      dir,
+      '--maintainer',
+      MAINTAINER,
+      '--dkms-tarball',
+    );
+    expect(r.exitCode).toBe(0);
+    const archive = path.join(dir, `blobdrv-1.0-${A}-x86_64.dkms.tar.gz`);
+    expect(r.stdout).toContain(`dkms binaries-only tarball: ${archive}`);
+    const list = (await execa('tar', ['-tzf', archive])).stdout.split('\n');
+    expect(list).toContain('./dkms_binaries_only/dkms.conf');
+    expect(list).toContain(`./dkms_main_tree/${A}/x86_64/module/blobdrv.ko`);
+    const x = path.join(dir, 'x');
+    await mkdir(x);
+    await execa('tar', ['-xzf', archive, '-C', x]);
+    expect(await readFile(path.join(x, `dkms_main_tree/${A}/x86_64/module/blobdrv.ko`))).toEqual(
+      await readFile(build.host('lib/modules/kernel-abi-amd64-1/dkms/blobdrv.ko')),
+    );
+  });
+
+  it.each([
+    [['blobdrv/1.0'], 'package needs exactly one of --abi FLAVOUR-ABIVER and -k KVER'],
+    [['blobdrv/1.0', '--abi', 'amd64'], '--abi "amd64" is not FLAVOUR-ABIVER'],
+    [['blobdrv/1.0', '--abi', 'amd64-9'], 'blobdrv/1.0 is not installed in kernel-abi-amd64-9'],
+    [['blobdrv', '--abi', 'amd64-1'], 'package needs MODULE/VERSION'],
+    [['blobdrv/1.0', '--abi', 'amd64-1', '--revision', '1-2'], 'revision "1-2" may only hold'],
+  ])('refuses package %j with exit 2', async (args, message) => {
+    const r = await onBuild('package', ...args, '-o', path.join(out, 'refused'), '--maintainer', MAINTAINER);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(await readdir(path.join(out, 'refused')).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses a maintainer that is not "Name <address>"', async () => {
+    const r = await onBuild('package', 'blobdrv/1.0', '--abi', 'amd64-1', '--maintainer', 'nobody');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe(
+      'dkms-abi: maintainer "nobody" is not of the form "Full Name <address>" (give --maintainer or set DEBFULLNAME and DEBEMAIL)\n',
+    );
+  });
+
   it('keeps a flat apt repository with one package per module and ABI', async () => {
     const r1 = await onBuild(
       'package',
