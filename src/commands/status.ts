@@ -5,7 +5,7 @@ import type { TreeModule } from '../core/snapshot.js';
 import { sameAbi } from '../core/abi-id.js';
 import type { Context } from '../system/context.js';
 import { scanRoot } from '../system/scan.js';
-import { makeChecker } from '../system/usable.js';
+import { VerdictService } from '../system/verdicts.js';
 
 export interface StatusOptions {
   readonly module?: string;
@@ -15,7 +15,9 @@ export interface StatusOptions {
 
 export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCode> {
   const snap = await scanRoot(ctx.paths);
-  const verdicts = makeChecker(ctx.paths);
+  // The verdict service keeps each kernel's tree verdicts on disk, valid while the kernel's
+  // files and the tree's modules are unchanged: status at boot or after an update only stats.
+  const verdicts = new VerdictService(ctx.paths);
   // Verdicts are asynchronous (files, cache); derive needs them ready: compute the pairs first.
   const answers = new Map<string, Usability>();
   const key = (tm: TreeModule, kernel: string) => `${tm.module}\0${tm.version}\0${tm.arch}\0${kernel}`;
@@ -35,6 +37,7 @@ export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCod
     opts,
   );
   if (ctx.json) ctx.out.json({ entries });
-  else for (const e of entries) ctx.out.line(formatStatusLine(e));
+  // One write, not one per line: status lists every module × kernel.
+  else if (entries.length > 0) ctx.out.line(entries.map(formatStatusLine).join('\n'));
   return 0;
 }
