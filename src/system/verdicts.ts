@@ -17,8 +17,8 @@ import type { KernelModuleInfo } from '../core/ko.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
 import { summarize, type ModuleVerdict, type VerdictTarget } from '../core/verdict.js';
-import { moduleNameOf } from '../core/verdict-lookup.js';
-import { checkModuleSet, type SetMember } from '../core/verdict-set.js';
+import { layeredLookup, moduleNameOf, type PresentModule } from '../core/verdict-lookup.js';
+import { checkModuleSet, presentModuleOf, type SetMember } from '../core/verdict-set.js';
 import { findKernelConfig, findKernelSymvers } from './kernel-files.js';
 import { readKernelModuleFile } from './ko-file.js';
 import type { Paths } from './paths.js';
@@ -26,9 +26,7 @@ import { readExtra, scanTreeModules } from './scan.js';
 import type { UsabilityChecker } from './usability.js';
 import {
   loadKernelTarget,
-  loadTreeExports,
   TREE_PROVIDER,
-  withTree,
   type TargetResult,
   type TargetSources,
   type VerdictTargetOptions,
@@ -99,11 +97,35 @@ export class VerdictService implements UsabilityChecker {
     this.treeScans.clear();
   }
 
-  /** The kernel's target with its shared tree present, read now. */
+  /**
+   * The kernel's target with the modules of its shared tree present, read now from their
+   * .ko files (what the loader will see; their saved Module.symvers only serve builds).
+   */
   async target(kernel: string, opts: VerdictTargetOptions = {}): Promise<TargetResult> {
     const base = await this.base(kernel, opts);
     if (!base.ok || opts.symversFile !== undefined) return base;
-    return withTree(base, await loadTreeExports(this.paths, kernel));
+    const st = await this.kernelState(kernel, true);
+    if (st.treeDir === undefined) return base;
+    const scan = await this.treeScan(st.treeDir, true);
+    const present: PresentModule[] = [];
+    for (const tm of scan.modules) {
+      for (const f of tm.files) {
+        const file = path.join(scan.dir, f);
+        const info = await this.moduleInfo(file, scan.fileStamps.get(file)).catch((err: unknown) => {
+          // An unreadable tree module exports nothing; its own verdict says why.
+          if (err instanceof InputError) return undefined;
+          throw err;
+        });
+        if (info === undefined) continue;
+        const member = { key: file, module: info, name: info.modinfo.name ?? moduleNameOf(file) };
+        present.push(presentModuleOf(member, `${TREE_PROVIDER}${tm.module}/${tm.version}`));
+      }
+    }
+    return {
+      ok: true,
+      target: { ...base.target, symbols: layeredLookup(base.target.symbols, present) },
+      sources: { ...base.sources, tree: `${this.paths.inner.modulesDir}/${path.basename(st.treeDir)}` },
+    };
   }
 
   /**
@@ -243,7 +265,8 @@ export class VerdictService implements UsabilityChecker {
       for (const tm of scan.modules) out.set(tmKey(tm), { usable: false, reason: base.reason });
       return out;
     }
-    const t = withTree(base, await loadTreeExports(this.paths, kernel));
+    // The tree's modules are the members: each one's exports come from its .ko.
+    const t = base;
     const members: SetMember[] = [];
     const owner = new Map<string, string>();
     const unreadable = new Map<string, string>();

@@ -14,6 +14,7 @@ import { scanTreeModules } from '../../src/system/scan.js';
 import { VerdictService } from '../../src/system/verdicts.js';
 import { addSameAbiKernel } from '../helpers/kernel-clone.js';
 import { IMAGES_DIR, makeSandboxRoot, type SandboxRoot } from '../helpers/sandbox.js';
+import { replaceInSection } from '../boot/ko-fixtures.js';
 
 const K47 = '6.1.0-47-amd64';
 const K50 = '6.1.0-50-amd64';
@@ -154,6 +155,41 @@ describe('VerdictService for status', () => {
     expect(await svc.usability(modules[0] as TreeModule, K47)).toEqual({
       usable: false,
       reason: `${K47} has no ABI tree`,
+    });
+  });
+
+  it('a tree module the kernel refuses makes its users unusable, in the tree and for files checked against it', async () => {
+    const tree = sb.host(`/lib/modules/${TREE}`);
+    const cryptd = modules.find((m) => m.module === 'vd-cryptd') as TreeModule;
+    const simd = modules.find((m) => m.module === 'vd-crypto_simd') as TreeModule;
+    const file = path.join(tree, cryptd.files[0] as string);
+    // Same CRCs as the kernel's, but a vermagic the loader refuses.
+    const edited = replaceInSection(
+      await readFile(imageModule(K47, 'crypto/cryptd.ko')),
+      '.modinfo',
+      'mod_unload modversions',
+      'mod_unload modversionX',
+    );
+    await writeFile(`${file}.new`, edited);
+    await rename(`${file}.new`, file);
+    modules = await scanTreeModules(tree);
+    const svc = new VerdictService(paths);
+    const k = SAME[0] as string;
+    const magic = `vermagic "${K47} SMP preempt mod_unload modversionX" != "${k} SMP preempt mod_unload modversions"`;
+    expect(await svc.usability(cryptd, k)).toEqual({ usable: false, reason: magic });
+    expect(await svc.usability(simd, k)).toEqual({ usable: false, reason: `needs cryptd: ${magic}` });
+    // A new build of crypto_simd, checked before install: its provider is the tree's cryptd.
+    const report = await svc.checkFiles([imageModule(K47, 'crypto/crypto_simd.ko')], k);
+    expect(report.sources.tree).toBe(`/lib/modules/${TREE}`);
+    expect(report.results.map((r) => r.verdict)).toEqual([
+      { usable: false, problems: [{ kind: 'dependency', symbol: 'cryptd', expected: null, actual: magic }] },
+    ]);
+    // The same file on the kernel without a tree: cryptd is the kernel's own.
+    expect(
+      (await svc.checkFiles([imageModule(K47, 'crypto/crypto_simd.ko')], K47)).results[0]?.verdict,
+    ).toEqual({
+      usable: true,
+      problems: [],
     });
   });
 });
