@@ -40,6 +40,8 @@ export interface ToolDir {
   readonly path: string;
   /** Build tools something tried to run. */
   tripped(): Promise<string[]>;
+  /** The argument lists dkms-abi was called with, one per call. */
+  calls(): Promise<string[]>;
   cleanup(): Promise<void>;
 }
 
@@ -56,7 +58,12 @@ export async function makeToolDir(): Promise<ToolDir> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-tools-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   whenTestEnds(cleanup);
-  await writeFile(path.join(dir, 'dkms-abi'), `#!/bin/sh\nexec ${process.execPath} ${BIN} "$@"\n`);
+  const calls = path.join(dir, 'calls.log');
+  // Records each call's arguments (what the maintainer scripts passed), then runs the built CLI.
+  await writeFile(
+    path.join(dir, 'dkms-abi'),
+    `#!/bin/sh\necho "$*" >> ${calls}\nexec ${process.execPath} ${BIN} "$@"\n`,
+  );
   await chmod(path.join(dir, 'dkms-abi'), 0o755);
   const log = path.join(dir, 'tripped.log');
   for (const t of TRIPWIRES) {
@@ -70,6 +77,7 @@ export async function makeToolDir(): Promise<ToolDir> {
     dir,
     path: `${dir}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
     tripped: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean),
+    calls: async () => (await readFile(calls, 'utf8').catch(() => '')).split('\n').filter(Boolean),
     cleanup,
   };
 }
