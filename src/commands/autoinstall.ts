@@ -4,7 +4,7 @@ import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { autoinstallKernel, type AutoinstallReport, type ModuleResult } from '../system/autoinstall-flow.js';
 import { withSession } from '../system/session.js';
-import { makeChecker } from '../system/usable.js';
+import { VerdictService } from '../system/verdicts.js';
 import { release } from 'node:os';
 
 export interface AutoinstallOptions {
@@ -51,7 +51,7 @@ export async function autoinstall(ctx: Context, opts: AutoinstallOptions): Promi
     ctx,
     `autoinstall ${kernel}`,
     async (session) => {
-      const report = await autoinstallKernel(ctx, session, makeChecker(ctx.paths), kernel, (r) => {
+      const report = await autoinstallKernel(ctx, session, new VerdictService(ctx.paths), kernel, (r) => {
         if (!ctx.json) ctx.out.line(describeAction(r, kernel));
       });
       if (ctx.json) ctx.out.json(reportJson(report));

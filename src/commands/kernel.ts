@@ -12,7 +12,7 @@ import { planUnmark } from '../system/module-install.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import { withSession } from '../system/session.js';
-import { makeChecker } from '../system/usable.js';
+import { VerdictService } from '../system/verdicts.js';
 import { describeAction, reportJson } from './autoinstall.js';
 
 export interface KernelArg {
@@ -25,9 +25,15 @@ export async function kernelAdd(ctx: Context, opts: KernelArg): Promise<ExitCode
     ctx,
     `kernel add ${opts.kernel}`,
     async (session) => {
-      const report = await autoinstallKernel(ctx, session, makeChecker(ctx.paths), opts.kernel, (r) => {
-        if (!ctx.json) ctx.out.line(describeAction(r, opts.kernel));
-      });
+      const report = await autoinstallKernel(
+        ctx,
+        session,
+        new VerdictService(ctx.paths),
+        opts.kernel,
+        (r) => {
+          if (!ctx.json) ctx.out.line(describeAction(r, opts.kernel));
+        },
+      );
       if (ctx.json) ctx.out.json(reportJson(report));
       else ctx.out.note(`${opts.kernel}: ABI tree ${report.tree}`);
       return report.results.some((r) => r.action.kind === 'failed') ? 1 : 0;

@@ -10,7 +10,7 @@ import { buildModule, hostArch, kernelsOfTree, type ModuleVersionRef } from '../
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import { withSession, type Session } from '../system/session.js';
-import { makeChecker } from '../system/usable.js';
+import { VerdictService } from '../system/verdicts.js';
 
 export interface ModuleTarget {
   readonly module: string;
@@ -85,7 +85,7 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
   const mv = requireVersion(opts, 'install');
   const kernel = requireKernel(opts, 'install');
   return withSession<ExitCode>(ctx, 'install', async (session) => {
-    const r = await installModule(ctx, session, makeChecker(ctx.paths), mv, kernel);
+    const r = await installModule(ctx, session, new VerdictService(ctx.paths), mv, kernel);
     switch (r.kind) {
       case 'installed':
         for (const k of r.kernels)

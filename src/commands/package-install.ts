@@ -9,7 +9,7 @@ import { hostArch } from '../system/modules.js';
 import { installPayload, readRecord, removeRecorded } from '../system/package-install-flow.js';
 import { readPayload } from '../system/package-payload.js';
 import { withSession } from '../system/session.js';
-import { makeChecker } from '../system/usable.js';
+import { VerdictService } from '../system/verdicts.js';
 
 export interface PackageInstallOptions {
   readonly dir: string;
@@ -21,7 +21,7 @@ export async function packageInstall(ctx: Context, opts: PackageInstallOptions):
   if (m.arch !== hostArch())
     throw new UsageError(`${m.package} holds modules for ${m.arch}; this machine is ${hostArch()}`);
   return withSession<ExitCode>(ctx, `package-install ${m.package}`, async (session) => {
-    const r = await installPayload(ctx, session, makeChecker(ctx.paths), payload);
+    const r = await installPayload(ctx, session, new VerdictService(ctx.paths), payload);
     const tree = abiTreeName(r.abi);
     switch (r.kind) {
       case 'installed': {

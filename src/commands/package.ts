@@ -16,7 +16,7 @@ import { buildModulePackage, collectInputs, type BuiltPackage } from '../system/
 import { scanRoot } from '../system/scan.js';
 import { withSession, type Session } from '../system/session.js';
 import type { UsabilityChecker } from '../system/usability.js';
-import { makeChecker } from '../system/usable.js';
+import { VerdictService } from '../system/verdicts.js';
 
 export interface PackageCommandOptions {
   readonly module: string;
@@ -71,7 +71,7 @@ export async function packageModule(ctx: Context, opts: PackageCommandOptions): 
       ctx,
       `package ${module}/${version}`,
       async (session) => {
-        const verdicts = makeChecker(ctx.paths);
+        const verdicts = new VerdictService(ctx.paths);
         let abi: AbiId;
         if (opts.kernel !== undefined) {
           const r = await installedFor(ctx, session, verdicts, mv, opts.kernel);

@@ -33,11 +33,11 @@ import { scanRoot } from './scan.js';
 import type { Session } from './session.js';
 import { pendingJournals } from './txn.js';
 import type { UsabilityChecker } from './usability.js';
-import { makeChecker } from './usable.js';
+import { VerdictService } from './verdicts.js';
 
 /** Reads the root and derives its findings (with fixes). Run it under the root's lock. */
 export async function diagnoseRoot(ctx: Context): Promise<Diagnosis[]> {
-  return diagnose(await collectFacts(ctx.paths, makeChecker(ctx.paths)));
+  return diagnose(await collectFacts(ctx.paths, new VerdictService(ctx.paths)));
 }
 
 export async function collectFacts(paths: Paths, checker: UsabilityChecker): Promise<VerifyFacts> {
