@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseManifest, serializeManifest, treeLocation, treeModulePath } from './layout.js';
+import {
+  isSafeComponent,
+  isSafeRelative,
+  parseManifest,
+  serializeManifest,
+  treeLocation,
+  treeModulePath,
+} from './layout.js';
 
 describe('tree layout', () => {
   it.each([
@@ -34,5 +41,26 @@ describe('tree layout', () => {
     );
     expect(parseManifest('{')).toMatch(/^not JSON/);
     expect(parseManifest(JSON.stringify({ ...m, builtFor: '' }))).toBe('missing "builtFor"');
+  });
+
+  it.each([
+    ['module', '../hello'],
+    ['version', '1.0/../../x'],
+    ['arch', '..'],
+    ['builtFor', '.'],
+    ['module', 'a\nb'],
+    ['version', 'x'.repeat(256)],
+  ])('rejects a manifest whose %s is not one path component (%j)', (key, value) => {
+    const m = { module: 'm', version: '1', arch: 'x86_64', builtFor: '6.1.0-47-amd64', files: [] };
+    expect(parseManifest(JSON.stringify({ ...m, [key]: value }))).toBe(
+      `"${key}" is not a single path component`,
+    );
+  });
+
+  it('treats . and .. as unsafe in relative paths and components', () => {
+    for (const p of ['.', './a', 'a/./b', 'a/..', '', '/a', 'a//b']) expect(isSafeRelative(p)).toBe(false);
+    for (const p of ['a', 'dkms/a.ko', 'dkms/.hidden.ko']) expect(isSafeRelative(p)).toBe(true);
+    for (const c of ['.', '..', '', 'a/b', 'a\0b']) expect(isSafeComponent(c)).toBe(false);
+    expect(isSafeComponent('6.1.0-47-amd64')).toBe(true);
   });
 });

@@ -55,6 +55,8 @@ export function parseManifest(text: string): TreeManifest | string {
   const o = v as Record<string, unknown>;
   for (const k of ['module', 'version', 'arch', 'builtFor'] as const) {
     if (typeof o[k] !== 'string' || o[k] === '') return `missing "${k}"`;
+    // Each names a directory somewhere (tree, DKMS tree, lib/modules): one component only.
+    if (!isSafeComponent(o[k])) return `"${k}" is not a single path component`;
   }
   if (!Array.isArray(o['files']) || !o['files'].every((f) => typeof f === 'string' && isSafeRelative(f))) {
     return '"files" must list paths inside the tree';
@@ -71,5 +73,10 @@ export function parseManifest(text: string): TreeManifest | string {
 /** A relative path that stays inside its directory: no "..", no absolute, no NUL. */
 export function isSafeRelative(p: string): boolean {
   if (p === '' || p.startsWith('/') || p.includes('\0') || p.includes('\n')) return false;
-  return p.split('/').every((c) => c !== '..' && c !== '');
+  return p.split('/').every((c) => c !== '..' && c !== '.' && c !== '');
+}
+
+/** One path component: not empty, not . or .., no slash, NUL or newline, at most 255 bytes. */
+export function isSafeComponent(c: string): boolean {
+  return c !== '' && c !== '.' && c !== '..' && !/[/\0\n]/.test(c) && Buffer.byteLength(c, 'utf8') <= 255;
 }

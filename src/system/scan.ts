@@ -182,12 +182,17 @@ function treeModulesOf(tree: string): TreeModule[] {
   const modules: TreeModule[] = [];
   const meta = path.join(tree, TREE_META_DIR);
   for (const module of listDir(meta)) {
+    if (isStagingName(module)) continue;
     for (const version of listDir(path.join(meta, module))) {
+      // A transaction's staged or set-aside copy is not an installed module.
+      if (isStagingName(version)) continue;
       const file = path.join(meta, module, version, MANIFEST_FILE);
       const text = readTextOrUndefined(file);
       if (text === undefined) continue;
       const manifest = parseManifest(text);
       if (typeof manifest === 'string') continue;
+      // A manifest names its own directory; one copied elsewhere is foreign (verify reports it).
+      if (manifest.module !== module || manifest.version !== version) continue;
       let newest = 0;
       for (const f of manifest.files) {
         const st = statOrUndefined(path.join(tree, f));
@@ -198,6 +203,8 @@ function treeModulesOf(tree: string): TreeModule[] {
   }
   return modules;
 }
+
+const isStagingName = (name: string): boolean => name.startsWith('.dkms-abi.');
 
 function readTextOrUndefined(file: string): string | undefined {
   try {
