@@ -32,8 +32,8 @@ export function detectCompression(bytes: Uint8Array): ModuleCompression | undefi
 
 const gunzipAsync = promisify(gunzip);
 
-/** The module's uncompressed bytes. */
-export async function readModuleBytes(file: string): Promise<Uint8Array> {
+/** The module's uncompressed bytes; compressed data expanding beyond maxBytes is refused. */
+export async function readModuleBytes(file: string, maxBytes = MAX_MODULE_BYTES): Promise<Uint8Array> {
   let raw: Buffer;
   try {
     raw = await readFile(file);
@@ -46,7 +46,7 @@ export async function readModuleBytes(file: string): Promise<Uint8Array> {
   if (kind === 'none') return raw;
   let out: Uint8Array;
   try {
-    out = await decompressModule(kind, raw);
+    out = await decompressModule(kind, raw, maxBytes);
   } catch (err) {
     throw new InputError(file, `corrupt ${kind} data: ${messageOf(err)}`);
   }
@@ -69,18 +69,23 @@ export async function readKernelModuleFile(file: string): Promise<KernelModuleIn
 async function decompressModule(
   kind: Exclude<ModuleCompression, 'none'>,
   raw: Uint8Array,
+  maxBytes: number,
 ): Promise<Uint8Array> {
   switch (kind) {
     case 'gzip':
-      return await gunzipAsync(raw, { maxOutputLength: MAX_MODULE_BYTES });
+      return await gunzipAsync(raw, { maxOutputLength: maxBytes }).catch((err: unknown) => {
+        if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE')
+          throw new Error(`expands beyond ${String(maxBytes)} bytes`);
+        throw err;
+      });
     case 'zstd':
-      return (await import('fzstd')).decompress(raw);
+      return await unzstd(raw, maxBytes);
     case 'xz':
-      return await unxz(raw);
+      return await unxz(raw, maxBytes);
   }
 }
 
-async function unxz(raw: Uint8Array): Promise<Uint8Array> {
+async function unxz(raw: Uint8Array, maxBytes: number): Promise<Uint8Array> {
   // Loaded on first use, like fzstd: most modules are not compressed, and every command that
   // reads modules would pay for loading the decoders (xz-decompress is a webpack bundle).
   const xzDecompress = (await import('xz-decompress')).default;
@@ -91,11 +96,34 @@ async function unxz(raw: Uint8Array): Promise<Uint8Array> {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.length;
-    if (total > MAX_MODULE_BYTES) {
+    if (total > maxBytes) {
       await reader.cancel();
-      throw new Error(`expands beyond ${String(MAX_MODULE_BYTES)} bytes`);
+      throw new Error(`expands beyond ${String(maxBytes)} bytes`);
     }
     chunks.push(value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Input fed to the zstd decoder per step: a step's output is bounded (4 KiB of blocks). */
+const ZSTD_STEP = 4096;
+
+async function unzstd(raw: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+  // fzstd's one-shot decompress has no output bound: stream it and stop at the cap, so a
+  // small hostile file cannot make us write gigabytes (the window is only touched as
+  // output is produced).
+  const { Decompress } = await import('fzstd');
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const decoder = new Decompress((chunk) => {
+    total += chunk.length;
+    if (total <= maxBytes) chunks.push(chunk);
+  });
+  for (let at = 0; ; at += ZSTD_STEP) {
+    const end = Math.min(at + ZSTD_STEP, raw.length);
+    decoder.push(raw.subarray(at, end), end === raw.length);
+    if (total > maxBytes) throw new Error(`expands beyond ${String(maxBytes)} bytes`);
+    if (end === raw.length) break;
   }
   return Buffer.concat(chunks, total);
 }

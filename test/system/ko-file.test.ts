@@ -45,6 +45,28 @@ describe('module files on disk', () => {
     },
   );
 
+  it.each([
+    ['gzip', ['-c', '-1']],
+    ['xz', ['-c', '-0']],
+    ['zstd', ['-c', '-q']],
+  ] as const)(
+    'refuses %s data that expands beyond the bound, without decompressing it all',
+    async (tool, args) => {
+      // A compression bomb in miniature: 64 MiB of an ELF header and zeros, bound 8 MiB.
+      const bomb = Buffer.alloc(64 << 20);
+      original.copy(bomb, 0, 0, 64);
+      const file = path.join(dir, `bomb.ko.${tool}`);
+      await writeFile(file, execFileSync(tool, args, { input: bomb, maxBuffer: 64 << 20 }));
+      const err = await readModuleBytes(file, 8 << 20).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as InputError).message).toMatch(
+        /corrupt (gzip|xz|zstd) data: .*(8388608|buffer|larger|exceed)/i,
+      );
+      // The same file within a sufficient bound reads back whole.
+      expect((await readModuleBytes(file, 65 << 20)).length).toBe(bomb.length);
+    },
+  );
+
   it('decides by magic bytes, not by the file name', async () => {
     await copyFile(path.join(dir, 'm.ko.gz'), path.join(dir, 'lies.ko.xz'));
     await copyFile(path.join(dir, 'm.ko.zst'), path.join(dir, 'lies.ko'));
