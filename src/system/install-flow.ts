@@ -98,6 +98,9 @@ export async function installModule(
     files = await builtFiles(ctx, mv, conf, kernel, arch);
   }
 
+  // Read the built modules first: a corrupt build output is bad input (exit 2 naming the
+  // file), not a module the loader would refuse.
+  const symvers = await exportsSymvers(files);
   const snap = await scanRoot(ctx.paths);
   const candidates = kernelsOfTree(snap, id.abi, [kernel]);
   const accepted: string[] = [];
@@ -124,7 +127,7 @@ export async function installModule(
       builtFor: kernel,
       abi: id.abi,
       files: treeFiles(files),
-      symvers: await exportsSymvers(files),
+      symvers,
       kernels: accepted,
       previous: previousInTree(snap, id.abi, mv.module, arch),
       dkmsBookkeeping: true,
