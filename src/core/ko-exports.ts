@@ -12,7 +12,7 @@
 // used here, so the module's own symvers lines come out as kbuild wrote them. When those
 // local symbols were stripped, the sections and their relocations (the loader's view) still
 // say what is exported.
-import { EM_386, EM_X86_64, ElfFormatError, SHN_ABS } from './elf.js';
+import { EM_386, EM_X86_64, ElfFormatError, SHN_ABS, symbolNameStartsWith } from './elf.js';
 import type { ElfFile, ElfRelocation, ElfSection, ElfSymbol } from './elf.js';
 
 export type ExportType = 'EXPORT_SYMBOL' | 'EXPORT_SYMBOL_GPL';
@@ -51,18 +51,26 @@ export function exportsFromSymbols(elf: ElfFile): ExportedSymbol[] {
   const namespaces = new Map<string, string>();
   const crcs = new Map<string, number>();
   for (const sym of elf.symbols()) {
-    const name = sym.name;
-    if (name.charCodeAt(0) !== 0x5f || name.charCodeAt(1) !== 0x5f) continue; // fast reject: not "__"
+    // Fast reject on the name's bytes: most symbols are none of the three kinds.
+    const kind = symbolNameStartsWith(sym, KSYMTAB)
+      ? KSYMTAB
+      : symbolNameStartsWith(sym, KSTRTABNS)
+        ? KSTRTABNS
+        : symbolNameStartsWith(sym, CRC)
+          ? CRC
+          : undefined;
+    if (kind === undefined) continue;
     if (sym.type === STT_SECTION) continue; // a toolchain naming its section symbols must not export "gpl"
-    if (name.startsWith(KSYMTAB)) {
+    const name = sym.name;
+    if (kind === KSYMTAB) {
       const sec = elf.sectionOf(sym);
       const exportType = sec === undefined ? undefined : exportTypeOf(sec.name);
       if (exportType !== undefined) found.push({ symbol: name.slice(KSYMTAB.length), exportType });
-    } else if (name.startsWith(KSTRTABNS)) {
+    } else if (kind === KSTRTABNS) {
       const sec = elf.sectionOf(sym);
       if (sec !== undefined)
         namespaces.set(name.slice(KSTRTABNS.length), elf.sectionString(sec, offsetOf(sym.value)));
-    } else if (name.startsWith(CRC)) {
+    } else {
       const crc = crcOfSymbol(elf, sym);
       if (crc !== undefined) crcs.set(name.slice(CRC.length), crc);
     }
