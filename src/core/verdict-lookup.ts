@@ -26,14 +26,22 @@ export function layeredLookup(kernel: SymbolLookup, present: readonly PresentMod
     for (const [symbol, e] of m.exports) if (!overlay.has(symbol)) overlay.set(symbol, e);
   }
   if (overlay.size === 0 && replaced.size === 0) return kernel;
+  // Whether an in-tree module path is replaced, per path: a whole kernel's modules import
+  // ~10^6 symbols from a few thousand exporters, and the name is a regex away.
+  const isReplaced = new Map<string, boolean>();
   return {
     get(symbol: string): ExportedBy | undefined {
       const k = kernel.get(symbol);
       if (k !== undefined && k.module === 'vmlinux') return k;
       const o = overlay.get(symbol);
       if (o !== undefined) return o;
-      if (k !== undefined && !replaced.has(moduleNameOf(k.module))) return k;
-      return undefined;
+      if (k === undefined) return undefined;
+      let r = isReplaced.get(k.module);
+      if (r === undefined) {
+        r = replaced.has(moduleNameOf(k.module));
+        isReplaced.set(k.module, r);
+      }
+      return r ? undefined : k;
     },
   };
 }
