@@ -3,7 +3,7 @@
 // name. Decompression happens in-process (node:zlib, xz-decompress's wasm, fzstd): no
 // external tool, no shell. Problems name the file: InputError for a missing or malformed
 // module (exit 2), EnvironmentError when the disk lets us down (exit 3).
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { ElfFormatError } from '../core/elf.js';
@@ -36,7 +36,10 @@ const gunzipAsync = promisify(gunzip);
 export async function readModuleBytes(file: string, maxBytes = MAX_MODULE_BYTES): Promise<Uint8Array> {
   let raw: Buffer;
   try {
-    raw = await readFile(file);
+    // Synchronous: a module is read whole and parsed right after, and a command reads up to a
+    // kernel's 4,000 of them; the thread-pool round trip (and sixteen buffers in flight) made
+    // reading them ~1.6x slower.
+    raw = readFileSync(file);
   } catch (err) {
     throw readError(file, err);
   }
