@@ -5,6 +5,7 @@
 //
 // Temporary names: <dir>/.dkms-abi.<txid>.<i>.{new,old,gone}
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import {
   copyFile,
   link,
@@ -81,14 +82,14 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   let step = 0;
   try {
     for (const [i, o] of plan.operations.entries()) {
-      await faultPoint(step++);
+      await faultPoint(step++, plan.description);
       // Checked again now: an earlier operation of this plan may have changed a parent.
       await assertInsideRoot(opts.root, o);
       await execute(o, id, i);
     }
-    await faultPoint(step++);
+    await faultPoint(step++, plan.description);
     if (opts.depmod !== undefined && plan.depmod.length > 0) await opts.depmod(plan.depmod);
-    await faultPoint(step++);
+    await faultPoint(step++, plan.description);
   } catch (err) {
     try {
       await rollback(journal, dir);
@@ -108,7 +109,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     await rollback(journal, dir).catch(() => undefined);
     throw environmentError(plan, err, 'the change was rolled back');
   }
-  await faultPoint(step++);
+  await faultPoint(step++, plan.description);
   // Committed: leftovers of the cleanup are removed by the next recovery.
   await cleanup(journal, dir).catch(() => undefined);
 }
@@ -442,16 +443,27 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Fault points passed so far by this process, over all its transactions. */
+let faultPointsPassed = 0;
+
 /**
  * Test-only fault injection: DKMS_ABI_FAULT_AT="<step>" kills the process with SIGKILL
- * when the transaction reaches that step; "<step>:fail" throws instead. Steps count the
- * operations, then depmod, then the commit mark, then cleanup.
+ * when a transaction reaches that step; "<step>:fail" throws instead. Steps count the
+ * operations, then depmod, then the commit mark, then cleanup. "+<n>" counts the steps of
+ * all the process's transactions together (0-based), so a command made of several
+ * transactions can be stopped at each of its steps in turn; "+<n>:fail" throws there.
+ * DKMS_ABI_FAULT_TRACE=<file> appends "<n> <step> <description>" for every step passed.
  */
-async function faultPoint(step: number): Promise<void> {
+async function faultPoint(step: number, description: string): Promise<void> {
+  const trace = process.env['DKMS_ABI_FAULT_TRACE'];
   const spec = process.env['DKMS_ABI_FAULT_AT'];
+  if (spec === undefined && trace === undefined) return;
+  const overall = faultPointsPassed++;
+  if (trace !== undefined) appendFileSync(trace, `${overall} ${step} ${description}\n`);
   if (spec === undefined) return;
-  const [at, how] = spec.split(':');
-  if (Number(at) !== step) return;
+  const [at = '', how] = spec.split(':');
+  const hit = at.startsWith('+') ? Number(at.slice(1)) === overall : Number(at) === step;
+  if (!hit) return;
   if (how === 'fail') throw new EnvironmentError(`injected failure at transaction step ${step}`);
   process.kill(process.pid, 'SIGKILL');
   await new Promise(() => undefined);
