@@ -3,8 +3,14 @@ import { depmodArgv } from '../core/depmod-argv.js';
 import { run } from './exec.js';
 import type { Paths } from './paths.js';
 
-export async function depmod(paths: Paths, kernels: readonly string[]): Promise<void> {
-  for (const k of new Set(kernels)) {
-    await run(depmodArgv(paths.root, k), { hint: `depmod failed for ${k}; the change was rolled back` });
-  }
+/**
+ * `hint` says what a failure means for the change that asked for the depmod; by default
+ * (depmod as a transaction's last step) that it was rolled back.
+ */
+export async function depmod(
+  paths: Paths,
+  kernels: readonly string[],
+  hint: (kernel: string) => string = (k) => `depmod failed for ${k}; the change was rolled back`,
+): Promise<void> {
+  for (const k of new Set(kernels)) await run(depmodArgv(paths.root, k), { hint: hint(k) });
 }

@@ -65,7 +65,13 @@ export async function withSession<T>(
       });
       const kernels: string[] = [];
       for (const k of pending) if (await isDirectory(paths.kernelDir(k))) kernels.push(k);
-      await depmod(paths, kernels);
+      // The plans are committed: a failing depmod leaves them in place, only the index behind.
+      await depmod(
+        paths,
+        kernels,
+        (k) =>
+          `depmod failed for ${k}; the changes made stay, ${k}'s modules.dep is out of date until depmod succeeds: fix it, then run the command again or dkms-abi verify --repair`,
+      );
       return result;
     },
   );
@@ -79,7 +85,13 @@ export async function recover(ctx: Context): Promise<{ rolledBack: string[]; fin
   // A kernel removed by the interrupted change has nothing left to index.
   const kernels: string[] = [];
   for (const k of r.depmod) if (await isDirectory(ctx.paths.kernelDir(k))) kernels.push(k);
-  if (kernels.length > 0) await depmod(ctx.paths, kernels);
+  if (kernels.length > 0)
+    await depmod(
+      ctx.paths,
+      kernels,
+      (k) =>
+        `depmod failed for ${k} after an interrupted change was ended; its modules.dep is out of date until depmod succeeds: fix it, then run dkms-abi verify --repair`,
+    );
   return r;
 }
 
