@@ -125,9 +125,13 @@ async function tryCreate(file: string, owner: LockOwner): Promise<boolean> {
   try {
     await fh.writeFile(`${JSON.stringify(owner)}\n`);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (err) {
+    // A full disk: the file is ours and empty or partial; leave no lock nobody owns.
+    await fh.close().catch(() => undefined);
+    await rm(file, { force: true }).catch(() => undefined);
+    throw lockError(file, err);
   }
+  await fh.close();
   return true;
 }
 

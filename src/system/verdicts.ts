@@ -11,7 +11,7 @@
 //   between calls: they re-read the kernel's link and tree every time.
 import { createHash } from 'node:crypto';
 import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import type { KernelModuleInfo } from '../core/ko.js';
@@ -450,8 +450,10 @@ async function writeAtomically(file: string, data: string): Promise<void> {
     await writeFile(tmp, data);
     await rename(tmp, file);
   } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (!UNWRITABLE.has(code)) throw err;
+    // A recursive mkdir on a read-only file system reports ENOENT, not EROFS.
+    if (!UNWRITABLE.has(code) && code !== 'ENOENT') throw err;
   }
 }
 
