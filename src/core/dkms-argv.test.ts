@@ -354,5 +354,16 @@ describe('dkms exit codes', () => {
         'Sign command: x\nError! Bad return status for module build on kernel: k (x86_64)\nConsult /l for more information.\n',
       ),
     ).toBe('Bad return status for module build on kernel: k (x86_64) Consult /l for more information.');
+    // dkms 3.0.10's failed build: the error on stderr, its signing setup on stdout.
+    expect(
+      dkmsErrorMessage(
+        'Error! Bad return status for module build on kernel: k (x86_64)\nConsult /l for more information.\n',
+        'Sign command: /usr/lib/linux-kbuild-6.1/scripts/sign-file\nSigning key: /var/lib/dkms/mok.key\n',
+      ),
+    ).toBe('Bad return status for module build on kernel: k (x86_64) Consult /l for more information.');
+    // Only the paragraph after "Error!".
+    expect(dkmsErrorMessage('Error! The module is broken.\n\nUsage: dkms [action]\n')).toBe(
+      'The module is broken.',
+    );
   });
 });

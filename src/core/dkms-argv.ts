@@ -308,12 +308,14 @@ export type DkmsLdtarballResult =
 
 /** dkms's "Error! …" lines (stderr), joined: what to show the user. */
 export function dkmsErrorMessage(stderr: string, stdout = ''): string {
-  const text = `${stderr}\n${stdout}`;
+  // The paragraph after "Error!", from the stream that has it: stdout goes on with other
+  // things (dkms prints its signing setup there), which are not part of the error.
+  const text = [stderr, stdout].find((t) => t.includes('Error!')) ?? `${stderr}\n${stdout}`;
   const start = text.indexOf('Error!');
   const body = start >= 0 ? text.slice(start + 'Error!'.length) : text;
-  return body
-    .split('\n')
-    .map((l) => l.trim())
+  const lines = body.split('\n').map((l) => l.trim());
+  const end = start >= 0 ? lines.findIndex((l, i) => i > 0 && l === '') : -1;
+  return (end === -1 ? lines : lines.slice(0, end))
     .filter((l) => l !== '')
     .slice(0, 4)
     .join(' ');
