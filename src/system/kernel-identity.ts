@@ -16,7 +16,7 @@ import { parseSymvers, type Symvers } from '../core/symvers.js';
 import type { Context } from './context.js';
 import { findKernelSymvers, symversCandidates, type FoundFile } from './kernel-files.js';
 import { readExtra } from './scan.js';
-import { readSymversText } from './symvers-file.js';
+import { parseSymversOnce, readSymversText } from './symvers-file.js';
 
 export type IdentitySource = 'link' | 'config' | 'symvers';
 
@@ -56,7 +56,7 @@ export async function identifyKernel(ctx: Context, kernel: string): Promise<Kern
     );
   }
   const text = await readSymversText(symvers.host);
-  const model = parseSymvers(text, symvers.inner);
+  const model = parseSymversOnce(text, symvers.inner);
   const { checks, used } = await checkReferences(ctx, flavour, model, text);
   const decision = decideAbi(checks, nextAbiver(used));
   const abi = { flavour, abiver: decision.abiver };

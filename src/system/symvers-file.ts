@@ -45,5 +45,20 @@ export async function readSymversText(file: string, shownAs: string = file): Pro
 
 /** The parsed model; errors name `shownAs` (and the line, for a malformed one). */
 export async function readSymversFile(file: string, shownAs: string = file): Promise<Symvers> {
-  return parseSymvers(await readSymversText(file, shownAs), shownAs);
+  return parseSymversOnce(await readSymversText(file, shownAs), shownAs);
 }
+
+/**
+ * parseSymvers, remembered per name while the text is the same: `kernel add` reads a
+ * kernel's Module.symvers to decide its ABI and again to judge its modules, and parsing a
+ * 24,600-line file costs tens of milliseconds where comparing the texts costs one.
+ */
+export function parseSymversOnce(text: string, shownAs: string): Symvers {
+  const hit = parsed.get(shownAs);
+  if (hit !== undefined && hit.text === text) return hit.model;
+  const model = parseSymvers(text, shownAs);
+  parsed.set(shownAs, { text, model });
+  return model;
+}
+
+const parsed = new Map<string, { readonly text: string; readonly model: Symvers }>();
