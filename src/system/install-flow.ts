@@ -73,13 +73,15 @@ export async function installModule(
   opts: { build: boolean } = { build: true },
 ): Promise<InstallOutcome> {
   const arch = hostArch();
-  const id = await ensureRegistered(ctx, session, kernel);
-  let built = false;
+  // Build first, register after: a kernel whose build cannot be made (no headers, make
+  // fails, BUILD_EXCLUSIVE) is left as it was. The identity decides the tree whose modules'
+  // exports the build links against, as registering would.
   let conf = await readModuleConf(ctx, mv, kernel, arch);
   let files = await builtFiles(ctx, mv, conf, kernel, arch).catch(() => undefined);
+  let built = false;
   if (files === undefined) {
     if (!opts.build) throw new UsageError(`${mv.module}/${mv.version} is not built for ${kernel}`);
-    const outcome = await buildModule(ctx, mv, kernel, arch, id.abi);
+    const outcome = await buildModule(ctx, mv, kernel, arch, (await identifyKernel(ctx, kernel)).abi);
     switch (outcome.kind) {
       case 'excluded':
         return { kind: 'excluded', message: outcome.message };
@@ -101,6 +103,7 @@ export async function installModule(
   // Read the built modules first: a corrupt build output is bad input (exit 2 naming the
   // file), not a module the loader would refuse.
   const symvers = await exportsSymvers(files);
+  const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
   const candidates = kernelsOfTree(snap, id.abi, [kernel]);
   const accepted: string[] = [];
