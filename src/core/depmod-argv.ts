@@ -25,3 +25,10 @@ export function depmodCheckArgv(root: string, kernel: string, symvers: string): 
     kernel,
   ];
 }
+
+/**
+ * The files depmod (kmod) writes in a kernel's module directory. modules.order,
+ * modules.builtin and modules.builtin.modinfo come with the kernel and are only read.
+ */
+export const DEPMOD_OUTPUT =
+  /^modules\.(dep|dep\.bin|alias|alias\.bin|softdep|weakdep|symbols|symbols\.bin|builtin\.bin|builtin\.alias\.bin|devname)$/;

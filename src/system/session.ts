@@ -60,6 +60,7 @@ export async function withSession<T>(
             root: paths.root,
             journalDir: paths.journalDir,
             depmod: (kernels) => depmod(paths, kernels),
+            depmodDirs: (kernels) => kernels.map((k) => paths.kernelDir(k)),
           });
         },
       });

@@ -3,7 +3,8 @@
 // commit. A journal describing the plan is written first, so a run killed at any point
 // leaves enough for the next run (recoverJournals) to roll the change back.
 //
-// Temporary names: <dir>/.dkms-abi.<txid>.<i>.{new,old,gone}
+// Temporary names: <dir>/.dkms-abi.<txid>.<i>.{new,old,gone}, and in a kernel directory
+// depmod rewrites, <dir>/.dkms-abi.<txid>.index.{<index file>,done}
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import {
@@ -23,6 +24,7 @@ import {
   unlink,
 } from 'node:fs/promises';
 import path from 'node:path';
+import { DEPMOD_OUTPUT } from '../core/depmod-argv.js';
 import { DkmsAbiError, EnvironmentError } from '../core/errors.js';
 import type { Operation, Plan } from '../core/plan.js';
 import { isInsideRoot } from './rootfs.js';
@@ -32,6 +34,12 @@ export interface ApplyOptions {
   readonly journalDir: string;
   /** Regenerates modules.dep for these kernels; a failure rolls the plan back. */
   readonly depmod?: (kernels: readonly string[]) => Promise<void>;
+  /**
+   * The directories where depmod writes its index for these kernels. Their index files are
+   * kept (hard links) before depmod runs, and put back when the plan is rolled back: the
+   * index then describes the tree as it is again, even after a depmod that half-failed.
+   */
+  readonly depmodDirs?: (kernels: readonly string[]) => readonly string[];
 }
 
 /** What the journal remembers per operation to undo it. */
@@ -51,6 +59,8 @@ interface Journal {
   readonly root?: string;
   readonly entries: readonly JournalEntry[];
   readonly depmod: readonly string[];
+  /** Where depmod's index files were kept before it ran (see keepIndexes). */
+  readonly depmodDirs?: readonly string[];
 }
 
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
@@ -59,12 +69,14 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   for (const o of plan.operations) await assertInsideRoot(opts.root, o);
   const entries: JournalEntry[] = [];
   for (const o of plan.operations) entries.push(await journalEntry(o, entries));
+  const runsDepmod = opts.depmod !== undefined && plan.depmod.length > 0;
   const journal: Journal = {
     id,
     description: plan.description,
     root: opts.root,
     entries,
     depmod: plan.depmod,
+    ...(runsDepmod && opts.depmodDirs !== undefined ? { depmodDirs: opts.depmodDirs(plan.depmod) } : {}),
   };
   const dir = path.join(opts.journalDir, id);
   try {
@@ -88,7 +100,10 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
       await execute(o, id, i);
     }
     await faultPoint(step++, plan.description);
-    if (opts.depmod !== undefined && plan.depmod.length > 0) await opts.depmod(plan.depmod);
+    if (runsDepmod) {
+      await keepIndexes(journal);
+      await opts.depmod?.(plan.depmod);
+    }
     await faultPoint(step++, plan.description);
   } catch (err) {
     try {
@@ -275,6 +290,7 @@ async function rollback(journal: Journal, dir: string): Promise<void> {
     await rm(tmpName(e.path, journal.id, i, 'new'), { recursive: true, force: true });
     await undo(e, journal.id, i);
   }
+  await restoreIndexes(journal);
   await removeTemps(journal);
   await rm(dir, { recursive: true, force: true });
 }
@@ -340,6 +356,11 @@ async function cleanup(journal: Journal, dir: string): Promise<void> {
 }
 
 async function removeTemps(journal: Journal): Promise<void> {
+  for (const d of journal.depmodDirs ?? []) {
+    if (!(await parentInsideRoot(journal, path.join(d, 'x')))) continue;
+    for (const name of await readdir(d).catch(() => [] as string[]))
+      if (name.startsWith(`${indexPrefix(journal.id)}`)) await rm(path.join(d, name), { force: true });
+  }
   for (const [i, e] of journal.entries.entries()) {
     if (!(await parentInsideRoot(journal, e.path))) continue;
     for (const kind of ['new', 'old', 'gone'] as const) {
@@ -358,6 +379,53 @@ async function keepAside(p: string, old: string): Promise<void> {
   if (st === undefined || st.isDirectory()) return;
   await rm(old, { force: true });
   await link(p, old);
+}
+
+/** `<dir>/.dkms-abi.<txid>.index.` + a kept index file's name, or "done" once all are kept. */
+function indexPrefix(id: string): string {
+  return `.dkms-abi.${id}.index.`;
+}
+
+/**
+ * Before depmod: a hard link to each of its index files in every kernel directory it will
+ * rewrite (depmod replaces them by rename, so the links keep the old contents), then a
+ * "done" list of them. Only a directory with that list is restored on rollback.
+ */
+async function keepIndexes(journal: Journal): Promise<void> {
+  const prefix = indexPrefix(journal.id);
+  for (const d of journal.depmodDirs ?? []) {
+    if (!(await parentInsideRoot(journal, path.join(d, 'x')))) continue;
+    let names: string[];
+    try {
+      names = (await readdir(d)).filter((n) => DEPMOD_OUTPUT.test(n)).sort();
+    } catch {
+      continue; // no such kernel directory: depmod has nothing to replace there
+    }
+    for (const n of names) {
+      await rm(path.join(d, prefix + n), { force: true });
+      await link(path.join(d, n), path.join(d, prefix + n));
+    }
+    await writeDurable(path.join(d, `${prefix}done`), names.map((n) => `${n}\n`).join(''));
+  }
+}
+
+/** On rollback: the kept index files back, and any depmod created where there was none removed. */
+async function restoreIndexes(journal: Journal): Promise<void> {
+  const prefix = indexPrefix(journal.id);
+  for (const d of journal.depmodDirs ?? []) {
+    if (!(await parentInsideRoot(journal, path.join(d, 'x')))) continue;
+    const done = await readFile(path.join(d, `${prefix}done`), 'utf8').catch(() => undefined);
+    if (done === undefined) continue;
+    const kept = new Set(done.split('\n').filter((n) => n !== ''));
+    for (const n of await readdir(d)) {
+      if (DEPMOD_OUTPUT.test(n) && !kept.has(n)) await rm(path.join(d, n), { force: true });
+    }
+    for (const n of kept) {
+      if (await exists(path.join(d, prefix + n))) await rename(path.join(d, prefix + n), path.join(d, n));
+    }
+    await rm(path.join(d, `${prefix}done`), { force: true });
+    await fsyncDir(d);
+  }
 }
 
 function tmpName(p: string, id: string, i: number, kind: 'new' | 'old' | 'gone'): string {
