@@ -4,7 +4,7 @@
 // The reads are synchronous on purpose: a scan is thousands of tiny metadata reads (about three
 // per module/kernel entry), and a thread-pool round trip for each made status several times
 // slower (bench/, scenario 1). The exported functions keep their asynchronous signatures.
-import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { TREE_PREFIX, parseAbiTreeName, type AbiId } from '../core/abi-id.js';
 import { MANIFEST_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
@@ -98,37 +98,60 @@ export function scanDkms(paths: Paths): Promise<DkmsModuleVersion[]> {
 }
 
 function dkmsOf(paths: Paths): DkmsModuleVersion[] {
+  // Names from readdir never hold "/" nor are "." or "..": joining them with "/" is what
+  // path.join gives, without its normalising pass (this loop runs per module/version/kernel).
   const out: DkmsModuleVersion[] = [];
-  for (const module of listDir(paths.dkmsTree)) {
-    const mdir = path.join(paths.dkmsTree, module);
-    if (!lstatOrUndefined(mdir)?.isDirectory()) continue;
-    const entries = listDir(mdir);
-    // <m>/kernel-<kver>-<arch> -> <v>/<kver>/<arch>: DKMS's "installed" marks.
+  for (const m of listDirTyped(paths.dkmsTree)) {
+    if (!m.isDirectory()) continue;
+    const module = m.name;
+    const mdir = `${paths.dkmsTree}/${module}`;
+    const entries = listDirTyped(mdir);
+    // <m>/kernel-<kver>-<arch> -> <v>/<kver>/<arch>: DKMS's "installed" marks (raw targets).
     const marks = new Map<string, string>();
     for (const e of entries) {
-      if (!e.startsWith('kernel-')) continue;
-      const target = readlinkOrUndefined(path.join(mdir, e));
-      if (target !== undefined) marks.set(e, resolveMark(paths, mdir, target));
+      if (!e.name.startsWith('kernel-') || !e.isSymbolicLink()) continue;
+      const target = readlinkOrUndefined(`${mdir}/${e.name}`);
+      if (target !== undefined) marks.set(e.name, target);
     }
-    for (const version of entries) {
+    for (const v of entries) {
+      const version = v.name;
       if (version.startsWith('kernel-') || version === 'original_module') continue;
-      const vdir = path.join(mdir, version);
-      if (!lstatOrUndefined(vdir)?.isDirectory()) continue;
-      const added = lstatOrUndefined(path.join(vdir, 'source')) !== undefined;
+      if (!v.isDirectory()) continue;
+      const vdir = `${mdir}/${version}`;
+      const inVersion = listDirTyped(vdir);
+      const added = inVersion.some((e) => e.name === 'source');
       const builds: DkmsBuildDir[] = [];
-      for (const kernel of listDir(vdir)) {
+      for (const k of inVersion) {
+        const kernel = k.name;
         if (!/^[0-9]/.test(kernel)) continue; // dkms's own glob: +([0-9]).*
-        for (const arch of listDir(path.join(vdir, kernel))) {
-          const build = buildOf(vdir, kernel, arch);
+        // Only a directory (or a link to one) lists; anything else has no arch directories.
+        if (!k.isDirectory() && !k.isSymbolicLink()) continue;
+        for (const arch of listDir(`${vdir}/${kernel}`)) {
+          const build = buildOf(`${vdir}/${kernel}/${arch}`, kernel, arch);
           if (build === undefined) continue;
           const mark = marks.get(`kernel-${kernel}-${arch}`);
-          builds.push({ ...build, installed: mark === path.join(vdir, kernel, arch) });
+          const installed =
+            mark !== undefined &&
+            (mark === `${version}/${kernel}/${arch}` ||
+              resolveMark(paths, mdir, mark) === path.join(vdir, kernel, arch));
+          builds.push({ ...build, installed });
         }
       }
       out.push({ module, version, added, builds });
     }
   }
   return out;
+}
+
+/** Entries with their types (an unknown d_type is lstat'ed by node), sorted by name. */
+function listDirTyped(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+  } catch {
+    return [];
+  }
 }
 
 function readlinkOrUndefined(p: string): string | undefined {
@@ -145,14 +168,20 @@ function resolveMark(paths: Paths, mdir: string, target: string): string {
   return target.startsWith(paths.root + '/') ? target : paths.host(target);
 }
 
-function buildOf(vdir: string, kernel: string, arch: string): Omit<DkmsBuildDir, 'installed'> | undefined {
-  const moduleDir = path.join(vdir, kernel, arch, 'module');
-  const st = lstatOrUndefined(moduleDir);
-  if (st === undefined) return undefined;
-  if (st.isDirectory()) return { kernel, arch, kind: 'built', builtFor: kernel };
-  if (!st.isSymbolicLink()) return undefined;
-  // Our installed-abi entries: module -> ../../<K0>/<arch>/module
-  const target = readlinkSync(moduleDir);
+function buildOf(archDir: string, kernel: string, arch: string): Omit<DkmsBuildDir, 'installed'> | undefined {
+  const moduleDir = `${archDir}/module`;
+  // Our installed-abi entries, most of them: module -> ../../<K0>/<arch>/module. readlink
+  // first, since it answers "is it a link" and "to what" in one call.
+  let target: string;
+  try {
+    target = readlinkSync(moduleDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return undefined; // missing
+    // Not a link: DKMS's own build directory, or something foreign.
+    return lstatOrUndefined(moduleDir)?.isDirectory() === true
+      ? { kernel, arch, kind: 'built', builtFor: kernel }
+      : undefined;
+  }
   const m = /^\.\.\/\.\.\/([^/]+)\/[^/]+\/module$/.exec(target);
   if (m?.[1] === undefined) return undefined;
   return { kernel, arch, kind: 'abi-link', builtFor: m[1] };
