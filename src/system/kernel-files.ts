@@ -1,7 +1,7 @@
 // Finds a kernel's files inside a root the way distributions lay them out: its
 // Module.symvers (headers, RHEL's kernels dir, /boot/symvers-*.gz which exists without
 // headers) and its config. Paths resolve with chroot semantics.
-import { access } from 'node:fs/promises';
+import { accessSync } from 'node:fs';
 import type { Paths } from './paths.js';
 import { resolveInRoot } from './rootfs.js';
 
@@ -41,7 +41,7 @@ export async function findFirst(paths: Paths, candidates: readonly string[]): Pr
   for (const inner of candidates) {
     const host = await resolveInRoot(paths.root, inner);
     try {
-      await access(host);
+      accessSync(host);
       return { inner, host };
     } catch {
       // try the next place

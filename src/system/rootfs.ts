@@ -2,7 +2,7 @@
 // target (Debian's lib/modules/<kver>/build -> /usr/src/linux-headers-<kver>) is taken
 // relative to the root, and ".." never climbs above it. Lets every command run on a
 // sandbox root exactly as it would on "/".
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { EnvironmentError } from '../core/errors.js';
 
@@ -11,9 +11,15 @@ const MAX_LINKS = 40; // the kernel's own limit for nested symlinks
 /**
  * Host path of `inner` (an absolute path as seen inside `root`), following symlinks
  * inside the root. Components that do not exist are kept as they are, so the result
- * also names where a new file would go.
+ * also names where a new file would go. The lstat/readlink calls are synchronous inside
+ * (one per component: a thread-pool round trip each cost more than the call; status
+ * resolves every kernel's candidate files).
  */
-export async function resolveInRoot(root: string, inner: string): Promise<string> {
+export function resolveInRoot(root: string, inner: string): Promise<string> {
+  return Promise.resolve().then(() => resolveInRootSync(root, inner));
+}
+
+export function resolveInRootSync(root: string, inner: string): string {
   const hostRoot = path.resolve(root);
   let pending = splitComponents(inner);
   const done: string[] = [];
@@ -29,7 +35,7 @@ export async function resolveInRoot(root: string, inner: string): Promise<string
     const candidate = path.join(hostRoot, ...done, head);
     let isLink = false;
     try {
-      isLink = (await lstat(candidate)).isSymbolicLink();
+      isLink = lstatSync(candidate).isSymbolicLink();
     } catch {
       // Missing: the rest cannot be symlinks either.
       done.push(head, ...rest.filter((c) => c !== '' && c !== '.'));
@@ -42,7 +48,7 @@ export async function resolveInRoot(root: string, inner: string): Promise<string
     if (++hops > MAX_LINKS) {
       throw new EnvironmentError(`too many levels of symbolic links resolving ${inner} under ${hostRoot}`);
     }
-    const target = await readlink(candidate);
+    const target = readlinkSync(candidate);
     if (target.startsWith('/')) done.length = 0;
     pending = [...splitComponents(target), ...pending];
   }
