@@ -9,9 +9,8 @@
 // - usability() serves status and other read-only scans: kernel links and tree contents are
 //   read once per service. filesUsable()/checkFiles() serve install flows, which change trees
 //   between calls: they re-read the kernel's link and tree every time.
-import { createHash } from 'node:crypto';
-import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import type { KernelModuleInfo } from '../core/ko.js';
@@ -82,7 +81,10 @@ export class VerdictService implements UsabilityChecker {
   private readonly bases = new Map<string, Promise<TargetResult>>();
   private readonly kernelStates = new Map<string, Promise<KernelState>>();
   private readonly treeScans = new Map<string, Promise<TreeScan>>();
-  private readonly treeVerdicts = new Map<string, Promise<Map<string, Usability>>>();
+  private readonly treeVerdicts = new Map<
+    string,
+    { kernelStamp: string; treeStamp: string; verdicts: Promise<Map<string, Usability>> }[]
+  >();
   private readonly caches = new Map<string, Promise<CacheFile | undefined>>();
   /** Parsed tree module files by file stamp: a tree is judged on each of its kernels. */
   private readonly infos = new Map<string, Promise<KernelModuleInfo>>();
@@ -241,13 +243,22 @@ export class VerdictService implements UsabilityChecker {
     const st = await this.kernelState(kernel, fresh);
     if (st.treeDir === undefined) return new Map();
     const scan = await this.treeScan(st.treeDir, fresh);
-    const memoKey = `${kernel}\0${st.stamp}\0${scan.stamp}`;
-    let v = this.treeVerdicts.get(memoKey);
-    if (v === undefined) {
-      v = this.computeTreeVerdicts(kernel, st, scan);
-      this.treeVerdicts.set(memoKey, v);
+    // Per kernel, by both stamps (compared, not hashed into a key: they are kilobytes long).
+    let memo = this.treeVerdicts.get(kernel);
+    if (memo === undefined) {
+      memo = [];
+      this.treeVerdicts.set(kernel, memo);
     }
-    return v;
+    let hit = memo.find((m) => m.kernelStamp === st.stamp && m.treeStamp === scan.stamp);
+    if (hit === undefined) {
+      hit = {
+        kernelStamp: st.stamp,
+        treeStamp: scan.stamp,
+        verdicts: this.computeTreeVerdicts(kernel, st, scan),
+      };
+      memo.push(hit);
+    }
+    return hit.verdicts;
   }
 
   private async computeTreeVerdicts(
@@ -326,7 +337,7 @@ export class VerdictService implements UsabilityChecker {
   private cache(kernel: string): Promise<CacheFile | undefined> {
     let c = this.caches.get(kernel);
     if (c === undefined) {
-      c = readCache(this.cacheFile(kernel));
+      c = Promise.resolve(readCache(this.cacheFile(kernel)));
       this.caches.set(kernel, c);
     }
     return c;
@@ -390,39 +401,47 @@ async function readKernelState(paths: Paths, kernel: string): Promise<KernelStat
     `v${VERDICT_LOGIC_VERSION}`,
     kernel,
     extra.target ?? '',
-    await fileStamp(symvers?.host),
-    await fileStamp(config?.host),
-    await fileStamp(path.join(paths.kernelDir(kernel), 'modules.order')),
+    fileStamp(symvers?.host),
+    fileStamp(config?.host),
+    fileStamp(path.join(paths.kernelDir(kernel), 'modules.order')),
   ];
   return { treeDir, stamp: parts.join('\n') };
 }
 
-async function fileStamp(file: string | undefined): Promise<string> {
+/** "path:size:mtime" (statted synchronously: status stamps every tree file on every kernel). */
+function fileStamp(file: string | undefined): string {
   if (file === undefined) return '-';
-  const st = await stat(file).catch(() => undefined);
+  const st = statSync(file, { throwIfNoEntry: false });
   return st === undefined ? `${file}:-` : `${file}:${st.size}:${st.mtimeMs}`;
 }
 
 async function scanTree(dir: string): Promise<TreeScan> {
   const modules = await scanTreeModules(dir);
-  const hash = createHash('sha256');
+  // The stamp is the text itself rather than a digest of it: exact, and loading node:crypto
+  // cost a status run more than comparing a few kilobytes.
+  const parts: string[] = [];
   const fileStamps = new Map<string, string>();
   for (const tm of [...modules].sort((a, b) => (tmKey(a) < tmKey(b) ? -1 : 1))) {
-    hash.update(`${tmKey(tm)}\0${tm.builtFor}\0`);
+    parts.push(`${tmKey(tm)}\0${tm.builtFor}\0`);
     for (const f of tm.files) {
       const file = path.join(dir, f);
-      const st = await fileStamp(file);
+      const st = fileStamp(file);
       fileStamps.set(file, st);
-      hash.update(`${st}\0`);
+      parts.push(`${st}\0`);
     }
-    hash.update('\n');
+    parts.push('\n');
   }
-  return { dir, modules, stamp: hash.digest('hex'), fileStamps };
+  return { dir, modules, stamp: parts.join(''), fileStamps };
 }
 
-async function readCache(file: string): Promise<CacheFile | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
+function readCache(file: string): CacheFile | undefined {
+  let text: string;
+  try {
+    // Synchronous: one small file per kernel, read by every status.
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
   try {
     const v = JSON.parse(text) as Partial<CacheFile> & { format?: unknown };
     if (
