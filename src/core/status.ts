@@ -2,7 +2,7 @@
 // A module counts as installed on a kernel only when the verdict says the kernel's loader
 // would accept it; otherwise it shows abi-mismatch with the verdict's reason.
 import { sameAbi } from './abi-id.js';
-import type { DkmsBuildDir, KernelEntry, Snapshot, TreeModule } from './snapshot.js';
+import type { DkmsBuildDir, KernelEntry, Snapshot, TreeEntry, TreeModule } from './snapshot.js';
 
 export type StatusState = 'added' | 'built' | 'installed' | 'installed-abi' | 'abi-mismatch';
 
@@ -36,11 +36,23 @@ export function deriveStatus(
   filter: StatusFilter = {},
 ): StatusEntry[] {
   const kernels = new Map(snap.kernels.map((k) => [k.kernel, k]));
+  // Per tree, its modules by module/version/arch (the first of each, as a search would find).
+  const treeIndex = new Map<TreeEntry, Map<string, TreeModule>>();
   const treeModule = (k: KernelEntry | undefined, module: string, version: string, arch: string) => {
     if (k?.abi === undefined) return undefined;
     const abi = k.abi;
     const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
-    return tree?.modules.find((m) => m.module === module && m.version === version && m.arch === arch);
+    if (tree === undefined) return undefined;
+    let index = treeIndex.get(tree);
+    if (index === undefined) {
+      index = new Map();
+      for (const m of tree.modules) {
+        const mk = key(m.module, m.version, '', m.arch);
+        if (!index.has(mk)) index.set(mk, m);
+      }
+      treeIndex.set(tree, index);
+    }
+    return index.get(key(module, version, '', arch));
   };
   const entries: StatusEntry[] = [];
   const seen = new Set<string>();
@@ -80,7 +92,7 @@ export function deriveStatus(
     }
   }
 
-  return entries.filter((e) => matches(e, filter)).sort(compareEntries);
+  return sortEntries(entries.filter((e) => matches(e, filter)));
 }
 
 function fromBuild(
@@ -136,13 +148,36 @@ function key(m: string, v: string, k: string, a: string): string {
 
 const collator = new Intl.Collator('en', { numeric: true });
 
-function compareEntries(a: StatusEntry, b: StatusEntry): number {
-  return (
-    collator.compare(a.module, b.module) ||
-    collator.compare(a.version, b.version) ||
-    collator.compare(a.kernel ?? '', b.kernel ?? '') ||
-    collator.compare(a.arch ?? '', b.arch ?? '')
-  );
+/**
+ * By module, version, kernel and arch in the collator's order. The few distinct values of
+ * each field are ranked once (values the collator finds equal share a rank), so sorting
+ * thousands of lines compares numbers, not strings through ICU: the same order.
+ */
+function sortEntries(entries: StatusEntry[]): StatusEntry[] {
+  const rankOf = (values: Iterable<string>): Map<string, number> => {
+    const sorted = [...new Set(values)].sort((a, b) => collator.compare(a, b));
+    const ranks = new Map<string, number>();
+    sorted.forEach((v, i) => {
+      const prev = sorted[i - 1];
+      ranks.set(v, prev !== undefined && collator.compare(prev, v) === 0 ? (ranks.get(prev) ?? i) : i);
+    });
+    return ranks;
+  };
+  const module = rankOf(entries.map((e) => e.module));
+  const version = rankOf(entries.map((e) => e.version));
+  const kernel = rankOf(entries.map((e) => e.kernel ?? ''));
+  const arch = rankOf(entries.map((e) => e.arch ?? ''));
+  const r = (m: Map<string, number>, v: string): number => m.get(v) ?? 0;
+  const keyed = entries.map((e) => ({
+    e,
+    m: r(module, e.module),
+    v: r(version, e.version),
+    k: r(kernel, e.kernel ?? ''),
+    a: r(arch, e.arch ?? ''),
+  }));
+  // Array#sort is stable: entries the collator finds equal keep their order, as before.
+  keyed.sort((x, y) => x.m - y.m || x.v - y.v || x.k - y.k || x.a - y.a);
+  return keyed.map((x) => x.e);
 }
 
 /** dkms-style line: "M/V, KVER, ARCH: STATE[ (detail)][, needs-depmod]" or "M/V: added". */
