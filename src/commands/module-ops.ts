@@ -5,6 +5,7 @@ import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { dkmsAdd, dkmsRemove } from '../system/dkms.js';
 import { ensureRegistered, installModule } from '../system/install-flow.js';
+import { identifyKernel } from '../system/kernel-identity.js';
 import { planRemoveFromTree } from '../system/module-install.js';
 import { buildModule, hostArch, kernelsOfTree, type ModuleVersionRef } from '../system/modules.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
@@ -47,11 +48,12 @@ export async function build(ctx: Context, opts: ModuleTarget & KernelOption): Pr
   const mv = requireVersion(opts, 'build');
   const kernel = requireKernel(opts, 'build');
   return withSession<ExitCode>(ctx, 'build', async (session) => {
-    const id = await ensureRegistered(ctx, session, kernel);
-    const r = await buildModule(ctx, mv, kernel, hostArch(), id.abi);
+    // Registered only once built: a build that fails leaves the kernel as it was.
+    const r = await buildModule(ctx, mv, kernel, hostArch(), (await identifyKernel(ctx, kernel)).abi);
     switch (r.kind) {
       case 'built':
       case 'already-built':
+        await ensureRegistered(ctx, session, kernel);
         ctx.out.line(`${mv.module}/${mv.version}, ${kernel}, ${hostArch()}: built`);
         return 0;
       case 'excluded':

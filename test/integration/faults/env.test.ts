@@ -173,12 +173,16 @@ describe('the environment failing', () => {
   });
 
   describe('a module whose build fails', () => {
-    for (const kernel of [A, K50]) {
-      it(`install on ${kernel === A ? 'a registered kernel' : 'a kernel not registered yet'}: exit 3 naming make.log; only dkms's build log is new`, async () => {
+    for (const [verb, kernel] of [
+      ['install', A],
+      ['install', K50],
+      ['build', K50],
+    ] as const) {
+      it(`${verb} on ${kernel === A ? 'a registered kernel' : 'a kernel not registered yet'}: exit 3 naming make.log; only dkms's build log is new`, async () => {
         const root = await fresh(template.root);
         await addBrokenExample(root);
         const before = await snap(root);
-        const r = await runCli(['install', 'broken-abi/1.0', '-k', kernel], { root });
+        const r = await runCli([verb, 'broken-abi/1.0', '-k', kernel], { root });
         expect(r.exitCode).toBe(3);
         expect(r.stderr).toMatch(/injected failure: this Makefile refuses to build/);
         expect(errorLine(r)).toBe(
