@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Snapshot, TreeModule } from './snapshot.js';
-import { deriveStatus, formatStatusLine, type Usability } from './status.js';
+import { compareSimple, deriveStatus, formatStatusLine, type Usability } from './status.js';
 
 const amd64_1 = { flavour: 'amd64', abiver: '1' };
 const amd64_2 = { flavour: 'amd64', abiver: '2' };
@@ -91,5 +91,59 @@ describe('deriveStatus', () => {
       'lonely/2.0: added',
     ]);
     expect(deriveStatus(snapshot(), usable, { module: 'lonely' })).toHaveLength(1);
+  });
+});
+
+describe('compareSimple', () => {
+  const collator = new Intl.Collator('en', { numeric: true });
+  const sign = (n: number): number => Math.sign(n);
+
+  it('orders like Intl.Collator("en", { numeric: true }) on real names', () => {
+    const names = [
+      '6.1.0-47-amd64',
+      '6.1.0-47.10-amd64',
+      '6.1.0-47.2-amd64',
+      '6.1.0-50-amd64',
+      '5.15.0-91-generic',
+      '4.18.0-477.10.1.el8_8.x86_64',
+      '5.14.21-150500.55.39-default',
+      '2.6.29.1-desktop-1mnb',
+      'bench-mod-000',
+      'bench-mod-0',
+      'bench-mod-010',
+      'bench_mod_9',
+      'hello-abi',
+      'hello-abi-b',
+      'hello_abi',
+      'x86_64',
+      'i686',
+      '1.0',
+      '1.0.1',
+      '1.0-1',
+      '',
+    ];
+    for (const a of names)
+      for (const b of names)
+        expect([a, b, sign(compareSimple(a, b))]).toEqual([a, b, sign(collator.compare(a, b))]);
+  });
+
+  it('orders like the collator on random strings of its alphabet', () => {
+    const alphabet = '_-.0123456789abmxz';
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const word = (): string =>
+      Array.from({ length: random(9) }, () => alphabet[random(alphabet.length)]).join('');
+    const mismatches: [string, string, number, number][] = [];
+    for (let i = 0; i < 20000; i++) {
+      const a = word();
+      const b = random(4) === 0 ? a.replace(/\d/, '0$&') : word();
+      const got = sign(compareSimple(a, b));
+      const want = sign(collator.compare(a, b));
+      if (got !== want) mismatches.push([a, b, got, want]);
+    }
+    expect(mismatches).toEqual([]);
   });
 });
