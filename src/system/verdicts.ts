@@ -16,21 +16,57 @@ import { EnvironmentError, InputError } from '../core/errors.js';
 import type { KernelModuleInfo } from '../core/ko.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
-import { summarize, type ModuleVerdict, type VerdictTarget } from '../core/verdict.js';
-import { layeredLookup, moduleNameOf, type PresentModule } from '../core/verdict-lookup.js';
-import { checkModuleSet, presentModuleOf, type SetMember } from '../core/verdict-set.js';
+import type * as Verdict from '../core/verdict.js';
+import type { ModuleVerdict, VerdictTarget } from '../core/verdict.js';
+import type * as VerdictLookup from '../core/verdict-lookup.js';
+import type { PresentModule } from '../core/verdict-lookup.js';
+import type * as VerdictSet from '../core/verdict-set.js';
+import type { SetMember } from '../core/verdict-set.js';
 import { findKernelConfig, findKernelSymvers } from './kernel-files.js';
-import { readKernelModuleFile } from './ko-file.js';
+import type * as KoFile from './ko-file.js';
 import type { Paths } from './paths.js';
 import { readExtra, scanTreeModules } from './scan.js';
 import type { UsabilityChecker } from './usability.js';
-import {
-  loadKernelTarget,
-  TREE_PROVIDER,
-  type TargetResult,
-  type TargetSources,
-  type VerdictTargetOptions,
-} from './verdict-target.js';
+import type * as Target from './verdict-target.js';
+import type { TargetResult, TargetSources, VerdictTargetOptions } from './verdict-target.js';
+
+/** The verdict machinery: module and ELF readers, loader rules, kernel targets. */
+interface Machinery {
+  readonly summarize: typeof Verdict.summarize;
+  readonly layeredLookup: typeof VerdictLookup.layeredLookup;
+  readonly moduleNameOf: typeof VerdictLookup.moduleNameOf;
+  readonly checkModuleSet: typeof VerdictSet.checkModuleSet;
+  readonly presentModuleOf: typeof VerdictSet.presentModuleOf;
+  readonly readKernelModuleFile: typeof KoFile.readKernelModuleFile;
+  readonly loadKernelTarget: typeof Target.loadKernelTarget;
+  readonly TREE_PROVIDER: typeof Target.TREE_PROVIDER;
+}
+
+let machineryLoad: Promise<Machinery> | undefined;
+
+/**
+ * Loaded on first use (~20 modules): a status answered from the verdict cache needs none of
+ * it, and loading it was a good part of such a run.
+ */
+function machinery(): Promise<Machinery> {
+  machineryLoad ??= Promise.all([
+    import('../core/verdict.js'),
+    import('../core/verdict-lookup.js'),
+    import('../core/verdict-set.js'),
+    import('./ko-file.js'),
+    import('./verdict-target.js'),
+  ]).then(([verdict, lookup, set, koFile, target]) => ({
+    summarize: verdict.summarize,
+    layeredLookup: lookup.layeredLookup,
+    moduleNameOf: lookup.moduleNameOf,
+    checkModuleSet: set.checkModuleSet,
+    presentModuleOf: set.presentModuleOf,
+    readKernelModuleFile: koFile.readKernelModuleFile,
+    loadKernelTarget: target.loadKernelTarget,
+    TREE_PROVIDER: target.TREE_PROVIDER,
+  }));
+  return machineryLoad;
+}
 
 /** Bumped when the verdict logic changes what it answers: old cache entries then never match. */
 const VERDICT_LOGIC_VERSION = 1;
@@ -110,6 +146,7 @@ export class VerdictService implements UsabilityChecker {
     const st = await this.kernelState(kernel, true);
     if (st.treeDir === undefined) return base;
     const scan = await this.treeScan(st.treeDir, true);
+    const { moduleNameOf, presentModuleOf, layeredLookup, TREE_PROVIDER } = await machinery();
     const present: PresentModule[] = [];
     for (const tm of scan.modules) {
       for (const f of tm.files) {
@@ -148,7 +185,7 @@ export class VerdictService implements UsabilityChecker {
     return {
       kernel: t.target.kernel,
       sources: t.sources,
-      results: judge(members, t.target, treeUsability),
+      results: judge(await machinery(), members, t.target, treeUsability),
     };
   }
 
@@ -162,8 +199,9 @@ export class VerdictService implements UsabilityChecker {
       if (err instanceof InputError) return { usable: false, reason: err.message };
       throw err;
     }
-    const results = judge(members, t.target, await this.treeUsabilityByProvider(kernel, true));
-    return firstUnusable(results);
+    const m = await machinery();
+    const results = judge(m, members, t.target, await this.treeUsabilityByProvider(kernel, true));
+    return firstUnusable(m, results);
   }
 
   async usability(tm: TreeModule, kernel: string): Promise<Usability> {
@@ -194,10 +232,11 @@ export class VerdictService implements UsabilityChecker {
   }
 
   private base(kernel: string, opts: VerdictTargetOptions): Promise<TargetResult> {
-    if (Object.keys(opts).length > 0) return loadKernelTarget(this.paths, kernel, opts);
+    if (Object.keys(opts).length > 0)
+      return machinery().then((m) => m.loadKernelTarget(this.paths, kernel, opts));
     let b = this.bases.get(kernel);
     if (b === undefined) {
-      b = loadKernelTarget(this.paths, kernel);
+      b = machinery().then((m) => m.loadKernelTarget(this.paths, kernel));
       this.bases.set(kernel, b);
     }
     return b;
@@ -230,6 +269,7 @@ export class VerdictService implements UsabilityChecker {
     if (st.treeDir === undefined) return undefined;
     const scan = await this.treeScan(st.treeDir, fresh);
     const verdicts = await this.treeVerdictsFor(kernel, fresh);
+    const { TREE_PROVIDER } = await machinery();
     const byProvider = new Map<string, Usability>();
     for (const tm of scan.modules) {
       const u = verdicts.get(tmKey(tm));
@@ -271,6 +311,7 @@ export class VerdictService implements UsabilityChecker {
       return new Map(Object.entries(cache.verdicts));
     }
     const out = new Map<string, Usability>();
+    const { moduleNameOf, checkModuleSet, summarize } = await machinery();
     const base = await this.base(kernel, {});
     if (!base.ok) {
       // Not cached: nothing to gain, and the files may appear.
@@ -319,10 +360,10 @@ export class VerdictService implements UsabilityChecker {
   }
 
   private moduleInfo(file: string, stamp: string | undefined): Promise<KernelModuleInfo> {
-    if (stamp === undefined) return readKernelModuleFile(file);
+    if (stamp === undefined) return machinery().then((m) => m.readKernelModuleFile(file));
     let info = this.infos.get(stamp);
     if (info === undefined) {
-      info = readKernelModuleFile(file);
+      info = machinery().then((m) => m.readKernelModuleFile(file));
       // A failed read is not remembered: the next kernel tries again and reports it too.
       info.catch(() => this.infos.delete(stamp));
       this.infos.set(stamp, info);
@@ -345,24 +386,25 @@ export class VerdictService implements UsabilityChecker {
 }
 
 function judge(
+  m: Machinery,
   members: readonly SetMember[],
   target: VerdictTarget,
   treeUsability: ((provider: string) => Usability | undefined) | undefined,
 ): FileVerdict[] {
-  const verdicts = checkModuleSet(members, {
+  const verdicts = m.checkModuleSet(members, {
     ...target,
     ...(treeUsability !== undefined ? { providerUsability: treeUsability } : {}),
   });
-  return members.map((m) => ({
-    path: m.key,
-    name: m.name,
-    verdict: verdicts.get(m.key) ?? { usable: true, problems: [] },
+  return members.map((x) => ({
+    path: x.key,
+    name: x.name,
+    verdict: verdicts.get(x.key) ?? { usable: true, problems: [] },
   }));
 }
 
-function firstUnusable(results: readonly FileVerdict[]): Usability {
+function firstUnusable(m: Machinery, results: readonly FileVerdict[]): Usability {
   for (const r of results) {
-    const u = summarize(r.verdict);
+    const u = m.summarize(r.verdict);
     if (!u.usable) return results.length > 1 ? { usable: false, reason: `${r.name}: ${u.reason}` } : u;
   }
   return { usable: true };
@@ -370,6 +412,7 @@ function firstUnusable(results: readonly FileVerdict[]): Usability {
 
 /** Reads module files, several at a time; members keep the order of `hostPaths`. */
 export async function readMembers(hostPaths: readonly string[]): Promise<SetMember[]> {
+  const { readKernelModuleFile, moduleNameOf } = await machinery();
   const out = new Array<SetMember | undefined>(hostPaths.length);
   await forEachLimit(
     hostPaths.map((p, i) => ({ p, i })),
