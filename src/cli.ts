@@ -2,7 +2,6 @@
 // single place that turns errors into the contract's exit codes.
 import { Command, CommanderError } from 'commander';
 import { DkmsAbiError, UsageError, exitCodeOf } from './core/errors.js';
-import { makeContext } from './system/context.js';
 import { processOutput } from './system/output.js';
 import type { Dispatch, Wiring } from './cli/wiring.js';
 
@@ -35,6 +34,8 @@ export async function main(argv: readonly string[]): Promise<void> {
 
   const dispatch: Dispatch = async (load, opts) => {
     const g = program.opts<{ root: string; config?: string; json: boolean }>();
+    // Loaded here, not at start: --help and usage errors need no config, paths or root.
+    const { makeContext } = await import('./system/context.js');
     const ctx = await makeContext(
       { root: g.root, json: g.json, ...(g.config !== undefined ? { config: g.config } : {}) },
       out,

@@ -5,11 +5,21 @@
 // cannot read is an EnvironmentError (exit 3). Format: docs/configuration.md.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'ini';
+import { createRequire } from 'node:module';
+import type * as IniModule from 'ini';
 import { DEFAULT_CONFIG, configFromIni, type Config } from '../core/config.js';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import { escapeSectionDots, scanIniText } from '../core/ini-text.js';
 import { resolveInRoot } from './rootfs.js';
+
+// `ini` (CommonJS) is loaded the first time a config file exists: most roots have none, and
+// every command paid for loading it at start.
+const requireCjs = createRequire(import.meta.url);
+let iniParse: typeof IniModule.parse | undefined;
+function parseIni(text: string): ReturnType<typeof IniModule.parse> {
+  iniParse ??= (requireCjs('ini') as typeof IniModule).parse;
+  return iniParse(text);
+}
 
 export const CONFIG_FILE = '/etc/dkms-abi.conf';
 export const CONFIG_DROP_IN_DIR = '/etc/dkms-abi.conf.d';
@@ -40,7 +50,7 @@ export async function configFiles(root: string, explicitFile?: string): Promise<
 export function configFromText(text: string, file: string, base: Config = DEFAULT_CONFIG): Config {
   const first = scanIniText(text).problems[0];
   if (first !== undefined) throw new InputError(file, first.problem, first.line);
-  const sections = parse(escapeSectionDots(text)) as Record<string, unknown>;
+  const sections = parseIni(escapeSectionDots(text)) as Record<string, unknown>;
   return configFromIni(sections, file, { text, base });
 }
 
