@@ -44,6 +44,17 @@ export const CATEGORIES = [
 
 export function checkAbi(ref: SymversIndex, next: SymversIndex, rules: AbiCheckRules): AbiCheckResult {
   const full = diffSymvers(ref, next);
+  if (rules.whitelist === undefined && rules.ignoreSymbols.length === 0 && rules.ignoreModules.length === 0) {
+    // No rules: every change counts, as the filters below would keep it.
+    const breaking = breakingCount(full);
+    return {
+      compatible: breaking === 0 && !(rules.strict && full.added.length > 0),
+      diff: full,
+      breaking,
+      ignored: 0,
+      whitelisted: false,
+    };
+  }
   const symbolIgnored = anyGlob(rules.ignoreSymbols);
   const moduleIgnored = anyGlob(rules.ignoreModules);
   const ignoredSymbols = new Set<string>();
