@@ -5,8 +5,28 @@
 //
 // Temporary names: <dir>/.dkms-abi.<txid>.<i>.{new,old,gone}, and in a kernel directory
 // depmod rewrites, <dir>/.dkms-abi.<txid>.index.{<index file>,done}
+//
+// The metadata calls of applying a plan (checks, journal, links, renames, fsyncs, cleanup)
+// are synchronous, in the same order with the same errors: a plan is dozens of tiny calls,
+// and a thread-pool round trip for each made applying it several times slower than the
+// calls themselves (kernel add applies seven small plans).
 import { randomBytes } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import {
   copyFile,
   link,
@@ -16,7 +36,6 @@ import {
   readFile,
   readdir,
   readlink,
-  realpath,
   rename,
   rm,
   rmdir,
@@ -66,9 +85,9 @@ interface Journal {
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   if (plan.operations.length === 0 && plan.depmod.length === 0) return;
   const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  for (const o of plan.operations) await assertInsideRoot(opts.root, o);
+  for (const o of plan.operations) assertInsideRoot(opts.root, o);
   const entries: JournalEntry[] = [];
-  for (const o of plan.operations) entries.push(await journalEntry(o, entries));
+  for (const o of plan.operations) entries.push(journalEntry(o, entries));
   const runsDepmod = opts.depmod !== undefined && plan.depmod.length > 0;
   const journal: Journal = {
     id,
@@ -83,8 +102,8 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     await mkdirParents(opts.journalDir);
     // Not recursive: a recursive mkdir on a read-only filesystem reports ENOENT, not EROFS.
     await mkdir(dir);
-    await writeDurable(path.join(dir, 'plan.json'), JSON.stringify(journal, null, 1));
-    await fsyncDir(opts.journalDir);
+    writeDurable(path.join(dir, 'plan.json'), JSON.stringify(journal, null, 1));
+    fsyncDir(opts.journalDir);
   } catch (err) {
     // Nothing live was touched: leave no half-written journal behind.
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -96,7 +115,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     for (const [i, o] of plan.operations.entries()) {
       await faultPoint(step++, plan.description);
       // Checked again now: an earlier operation of this plan may have changed a parent.
-      await assertInsideRoot(opts.root, o);
+      assertInsideRoot(opts.root, o);
       await execute(o, id, i);
     }
     await faultPoint(step++, plan.description);
@@ -118,7 +137,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     throw environmentError(plan, err, 'the change was rolled back');
   }
   try {
-    await writeDurable(path.join(dir, 'committed'), '');
+    writeDurable(path.join(dir, 'committed'), '');
   } catch (err) {
     // Without the commit mark the change is not durable yet: undo it.
     await rollback(journal, dir).catch(() => undefined);
@@ -163,7 +182,7 @@ export async function recoverJournals(
       await rm(dir, { recursive: true, force: true });
       continue;
     }
-    if (await exists(path.join(dir, 'committed'))) {
+    if (exists(path.join(dir, 'committed'))) {
       await cleanup(journal, dir);
       result.finished.push(journal.description);
     } else {
@@ -184,10 +203,10 @@ export async function pendingJournals(journalDir: string): Promise<string[]> {
   }
 }
 
-async function journalEntry(o: Operation, earlier: readonly JournalEntry[]): Promise<JournalEntry> {
+function journalEntry(o: Operation, earlier: readonly JournalEntry[]): JournalEntry {
   // A path an earlier operation of this plan touched is in the state that operation left.
   const last = earlier.findLast((e) => e.path === o.path || e.from === o.path);
-  const before = last !== undefined ? stateAfter(last, o.path) : await stateOf(o.path);
+  const before = last !== undefined ? stateAfter(last, o.path) : stateOf(o.path);
   return {
     op: o.op,
     path: o.path,
@@ -209,10 +228,10 @@ function stateAfter(e: JournalEntry, p: string): JournalEntry['before'] {
   }
 }
 
-async function stateOf(p: string): Promise<JournalEntry['before']> {
+function stateOf(p: string): JournalEntry['before'] {
   try {
-    const st = await lstat(p);
-    if (st.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) };
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(p) };
     return { kind: 'present' };
   } catch {
     return { kind: 'absent' };
@@ -247,34 +266,34 @@ async function execute(o: Operation, id: string, i: number): Promise<void> {
   const dir = path.dirname(o.path);
   switch (o.op) {
     case 'mkdir':
-      await mkdir(o.path);
+      mkdirSync(o.path);
       break;
     case 'write':
     case 'copy':
       // Staged in the destination's directory (which an earlier mkdir may have created).
       await stage(o, tmpName(o.path, id, i, 'new'));
-      if (await exists(o.path)) await link(o.path, tmpName(o.path, id, i, 'old'));
-      await rename(tmpName(o.path, id, i, 'new'), o.path);
+      if (exists(o.path)) linkSync(o.path, tmpName(o.path, id, i, 'old'));
+      renameSync(tmpName(o.path, id, i, 'new'), o.path);
       break;
     case 'symlink': {
       // A symlink is retargeted atomically by renaming a new link over it.
       const tmp = tmpName(o.path, id, i, 'new');
-      await rm(tmp, { force: true });
-      await symlink(o.target, tmp);
-      await keepAside(o.path, tmpName(o.path, id, i, 'old'));
-      await rename(tmp, o.path);
+      rmSync(tmp, { force: true });
+      symlinkSync(o.target, tmp);
+      keepAside(o.path, tmpName(o.path, id, i, 'old'));
+      renameSync(tmp, o.path);
       break;
     }
     case 'rename':
-      await keepAside(o.path, tmpName(o.path, id, i, 'old'));
-      await rename(o.from, o.path);
-      await fsyncDir(path.dirname(o.from));
+      keepAside(o.path, tmpName(o.path, id, i, 'old'));
+      renameSync(o.from, o.path);
+      fsyncDir(path.dirname(o.from));
       break;
     case 'remove':
-      await rename(o.path, tmpName(o.path, id, i, 'gone'));
+      renameSync(o.path, tmpName(o.path, id, i, 'gone'));
       break;
   }
-  await fsyncDir(dir);
+  fsyncDir(dir);
 }
 
 /** Undo in reverse order; each undo checks the live state, so it is safe to repeat. */
@@ -284,21 +303,26 @@ async function rollback(journal: Journal, dir: string): Promise<void> {
     if (e === undefined) continue;
     // An operation refused or never reached did nothing; its path's parent may now be a
     // link this plan made (even one leading out of the root): never act through it.
-    if (!(await parentInsideRoot(journal, e.path))) continue;
+    if (!parentInsideRoot(journal, e.path)) continue;
     // A staged file is never live: remove it first, so undoing a mkdir finds its directory
     // empty (a write cut short by ENOSPC leaves a partial one).
     await rm(tmpName(e.path, journal.id, i, 'new'), { recursive: true, force: true });
     await undo(e, journal.id, i);
   }
   await restoreIndexes(journal);
-  await removeTemps(journal);
+  removeTemps(journal);
   await rm(dir, { recursive: true, force: true });
 }
 
-async function parentInsideRoot(journal: Journal, p: string): Promise<boolean> {
+function parentInsideRoot(journal: Journal, p: string): boolean {
   if (journal.root === undefined) return true;
-  const realRoot = await realpath(journal.root).catch(() => journal.root ?? '/');
-  return isInsideRoot(realRoot, await realExistingAncestor(path.dirname(p)));
+  let realRoot: string;
+  try {
+    realRoot = realpathSync.native(journal.root);
+  } catch {
+    realRoot = journal.root;
+  }
+  return isInsideRoot(realRoot, realExistingAncestor(path.dirname(p)));
 }
 
 async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
@@ -310,14 +334,14 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
     case 'write':
     case 'copy': {
       const old = tmpName(p, id, i, 'old');
-      if (await exists(old)) await rename(old, p);
+      if (exists(old)) await rename(old, p);
       else if (e.before.kind === 'absent') await rm(p, { force: true });
       break;
     }
     case 'symlink': {
       // A regular file the link replaced comes back first.
       const old = tmpName(p, id, i, 'old');
-      if (await exists(old)) {
+      if (exists(old)) {
         await rename(old, p);
         break;
       }
@@ -336,35 +360,45 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
       break;
     }
     case 'rename': {
-      if (e.from !== undefined && !(await exists(e.from)) && (await exists(p))) await rename(p, e.from);
+      if (e.from !== undefined && !exists(e.from) && exists(p)) await rename(p, e.from);
       const old = tmpName(p, id, i, 'old');
-      if (await exists(old)) await rename(old, p);
+      if (exists(old)) await rename(old, p);
       break;
     }
     case 'remove': {
       const gone = tmpName(p, id, i, 'gone');
-      if (await exists(gone)) await rename(gone, p);
+      if (exists(gone)) await rename(gone, p);
       break;
     }
   }
-  await fsyncDir(path.dirname(p)).catch(() => undefined);
+  try {
+    fsyncDir(path.dirname(p));
+  } catch {
+    // best effort, as before
+  }
 }
 
 async function cleanup(journal: Journal, dir: string): Promise<void> {
-  await removeTemps(journal);
+  removeTemps(journal);
   await rm(dir, { recursive: true, force: true });
 }
 
-async function removeTemps(journal: Journal): Promise<void> {
+function removeTemps(journal: Journal): void {
   for (const d of journal.depmodDirs ?? []) {
-    if (!(await parentInsideRoot(journal, path.join(d, 'x')))) continue;
-    for (const name of await readdir(d).catch(() => [] as string[]))
-      if (name.startsWith(`${indexPrefix(journal.id)}`)) await rm(path.join(d, name), { force: true });
+    if (!parentInsideRoot(journal, path.join(d, 'x'))) continue;
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      names = [];
+    }
+    for (const name of names)
+      if (name.startsWith(`${indexPrefix(journal.id)}`)) rmSync(path.join(d, name), { force: true });
   }
   for (const [i, e] of journal.entries.entries()) {
-    if (!(await parentInsideRoot(journal, e.path))) continue;
+    if (!parentInsideRoot(journal, e.path)) continue;
     for (const kind of ['new', 'old', 'gone'] as const) {
-      await rm(tmpName(e.path, journal.id, i, kind), { recursive: true, force: true });
+      rmSync(tmpName(e.path, journal.id, i, kind), { recursive: true, force: true });
     }
   }
 }
@@ -374,11 +408,16 @@ async function removeTemps(journal: Journal): Promise<void> {
  * replaced by rename unless empty) under a hard link, so undo can put it back. The live
  * name stays in place until the rename over it: no moment without it.
  */
-async function keepAside(p: string, old: string): Promise<void> {
-  const st = await lstat(p).catch(() => undefined);
-  if (st === undefined || st.isDirectory()) return;
-  await rm(old, { force: true });
-  await link(p, old);
+function keepAside(p: string, old: string): void {
+  let st;
+  try {
+    st = lstatSync(p);
+  } catch {
+    return;
+  }
+  if (st.isDirectory()) return;
+  rmSync(old, { force: true });
+  linkSync(p, old);
 }
 
 /** `<dir>/.dkms-abi.<txid>.index.` + a kept index file's name, or "done" once all are kept. */
@@ -394,7 +433,7 @@ function indexPrefix(id: string): string {
 async function keepIndexes(journal: Journal): Promise<void> {
   const prefix = indexPrefix(journal.id);
   for (const d of journal.depmodDirs ?? []) {
-    if (!(await parentInsideRoot(journal, path.join(d, 'x')))) continue;
+    if (!parentInsideRoot(journal, path.join(d, 'x'))) continue;
     let names: string[];
     try {
       names = (await readdir(d)).filter((n) => DEPMOD_OUTPUT.test(n)).sort();
@@ -405,7 +444,7 @@ async function keepIndexes(journal: Journal): Promise<void> {
       await rm(path.join(d, prefix + n), { force: true });
       await link(path.join(d, n), path.join(d, prefix + n));
     }
-    await writeDurable(path.join(d, `${prefix}done`), names.map((n) => `${n}\n`).join(''));
+    writeDurable(path.join(d, `${prefix}done`), names.map((n) => `${n}\n`).join(''));
   }
 }
 
@@ -413,7 +452,7 @@ async function keepIndexes(journal: Journal): Promise<void> {
 async function restoreIndexes(journal: Journal): Promise<void> {
   const prefix = indexPrefix(journal.id);
   for (const d of journal.depmodDirs ?? []) {
-    if (!(await parentInsideRoot(journal, path.join(d, 'x')))) continue;
+    if (!parentInsideRoot(journal, path.join(d, 'x'))) continue;
     const done = await readFile(path.join(d, `${prefix}done`), 'utf8').catch(() => undefined);
     if (done === undefined) continue;
     const kept = new Set(done.split('\n').filter((n) => n !== ''));
@@ -421,10 +460,10 @@ async function restoreIndexes(journal: Journal): Promise<void> {
       if (DEPMOD_OUTPUT.test(n) && !kept.has(n)) await rm(path.join(d, n), { force: true });
     }
     for (const n of kept) {
-      if (await exists(path.join(d, prefix + n))) await rename(path.join(d, prefix + n), path.join(d, n));
+      if (exists(path.join(d, prefix + n))) await rename(path.join(d, prefix + n), path.join(d, n));
     }
     await rm(path.join(d, `${prefix}done`), { force: true });
-    await fsyncDir(d);
+    fsyncDir(d);
   }
 }
 
@@ -441,7 +480,7 @@ export async function mkdirParents(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
   } catch (err) {
     let missing = path.resolve(dir);
-    while (!(await exists(path.dirname(missing))) && path.dirname(missing) !== missing)
+    while (!exists(path.dirname(missing)) && path.dirname(missing) !== missing)
       missing = path.dirname(missing);
     await mkdir(missing); // throws the real error (EROFS, EACCES…)
     throw err;
@@ -449,13 +488,13 @@ export async function mkdirParents(dir: string): Promise<void> {
 }
 
 /** Refuse to write through a symlink planted to lead outside the root. */
-async function assertInsideRoot(root: string, o: Operation): Promise<void> {
+function assertInsideRoot(root: string, o: Operation): void {
   const paths = [o.path, ...(o.op === 'rename' ? [o.from] : [])];
   for (const p of paths) {
     if (!isInsideRoot(root, p))
       throw new EnvironmentError(`refusing to change ${p}: outside the root ${root}`);
-    const parent = await realExistingAncestor(path.dirname(p));
-    const realRoot = await realpath(root);
+    const parent = realExistingAncestor(path.dirname(p));
+    const realRoot = realpathSync.native(root);
     if (!isInsideRoot(realRoot, parent)) {
       throw new EnvironmentError(
         `refusing to change ${p}: a symlink in its path leads outside the root (${parent})`,
@@ -464,11 +503,12 @@ async function assertInsideRoot(root: string, o: Operation): Promise<void> {
   }
 }
 
-async function realExistingAncestor(p: string): Promise<string> {
+/** libc's realpath (what fs.promises.realpath calls), synchronously like the rest: see the top. */
+function realExistingAncestor(p: string): string {
   let cur = p;
   for (;;) {
     try {
-      return await realpath(cur);
+      return realpathSync.native(cur);
     } catch {
       const up = path.dirname(cur);
       if (up === cur) return cur;
@@ -477,37 +517,37 @@ async function realExistingAncestor(p: string): Promise<string> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+function exists(p: string): boolean {
   try {
-    await lstat(p);
+    lstatSync(p);
     return true;
   } catch {
     return false;
   }
 }
 
-async function writeDurable(file: string, text: string): Promise<void> {
+function writeDurable(file: string, text: string): void {
   const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
+  const fd = openSync(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(text);
-    await fh.sync();
+    writeFileSync(fd, text);
+    fsyncSync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
-  await rename(tmp, file);
-  await fsyncDir(path.dirname(file));
+  renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  let fh;
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
   try {
-    fh = await open(dir, 'r');
-    await fh.sync();
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic.
   } finally {
-    await fh?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
