@@ -81,9 +81,9 @@ export function profileCommand(argv, { outDir, env, prepare, top = 10 }) {
   }
 }
 
-export function profileMarkdown(title, prof) {
+export function profileMarkdown(title, prof, unprofiledSeconds) {
   const rows = [
-    `${title}: ${fmtSeconds(prof.total)} sampled (profiling slows it a little).`,
+    `${title}: ${fmtSeconds(prof.total)} sampled, against a ${fmtSeconds(unprofiledSeconds)} median without the profiler. The sampling signal interrupts system calls, so their share (and the total) is exaggerated most where a command makes many; the order of the rows is what it shows.`,
     '',
     '| where the samples fall | time | share |',
     '| --- | --- | --- |',

@@ -218,7 +218,7 @@ if (profiles.length > 0) {
       );
     }
     for (const n of r.bounds ?? []) notes.push(n, '');
-    notes.push(profileMarkdown(`CPU profile of \`${r.profile.label}\``, prof), '');
+    notes.push(profileMarkdown(`CPU profile of \`${r.profile.label}\``, prof, r.ours.timing.median), '');
   }
 }
 

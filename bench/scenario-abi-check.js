@@ -2,6 +2,7 @@
 // ≈24.6k symbols each): `dkms-abi abi check` against Mandriva's `diff -u` of the sorted files
 // and a check-kabi-style awk join by symbol. All three must agree that the ABI broke, and the
 // join's counts must equal dkms-abi's.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runOnce, time } from './measure.js';
 import { CLI, K47, K50, REPO, hostSymvers } from './roots.js';
@@ -44,7 +45,7 @@ export async function runAbiCheck(ctx) {
   const tJoin = time(join, opts);
   return {
     id: '3',
-    title: `abi check, Debian ${K47} → ${K50} Module.symvers (24,618 symbols each)`,
+    title: `abi check, Debian ${K47} → ${K50} Module.symvers (${symbols(ref)} and ${symbols(neu)} symbols)`,
     ours: { label: 'dkms-abi abi check', timing: tOurs, rssKiB: o.maxRssKiB },
     alt: { label: 'diff -u of the sorted files (Mandriva)', timing: tMandriva, rssKiB: d.maxRssKiB },
     others: [{ label: 'awk join by symbol (check-kabi style)', timing: tJoin, rssKiB: j.maxRssKiB }],
@@ -58,6 +59,14 @@ export async function runAbiCheck(ctx) {
       `all three report the break; dkms-abi and the join agree: changed ${theirs[0]}, removed ${theirs[1]}, added ${theirs[2]}, moved ${theirs[3]}, export type ${theirs[4]}`,
     ],
   };
+}
+
+/** Lines of a Module.symvers, as a count with thousands separators. */
+function symbols(file) {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .length.toLocaleString('en');
 }
 
 function unavailable() {

@@ -1,6 +1,7 @@
 // Scenario 2: a new kernel release of the same ABI arrives on a machine with 5 real DKMS
 // modules installed. dkms-abi `kernel add` links the existing builds in; stock dkms
 // `autoinstall` rebuilds every module. Each run starts from a fresh copy of the same root.
+import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fromRun, mustRun, prepareScript, runOnce, time, withRun } from './measure.js';
@@ -13,6 +14,7 @@ import {
   copyExample,
   copyHelloAs,
   makeRoot,
+  removeDir,
   stockDkms,
 } from './roots.js';
 
@@ -21,33 +23,34 @@ const MODULES = ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi', 'hello-
 const TREE = 'kernel-abi-amd64-1';
 
 /**
- * Builds the base root at `<dir>/root` (then kept as `<dir>/root.base`): the 5 modules built
- * and installed by dkms-abi for 6.1.0-47, and NEW_KERNEL's headers (a same-ABI copy, so stock
- * dkms can build for it). With `inTree`, NEW_KERNEL also has the image's 4022 in-tree modules.
+ * The base roots, in `<dir>`. `root.base`: the 5 modules built and installed by dkms-abi for
+ * 6.1.0-47, and NEW_KERNEL's headers (a same-ABI copy, so stock dkms can build for it).
+ * `root.intree.base`: the same, NEW_KERNEL also with the image's 4022 in-tree modules (kept
+ * in `intree-kernel` beside it and hard-linked into each fresh copy: nothing writes into the
+ * image's module files, and copying 390 MB per run would dominate the scenario). Every run
+ * works on a fresh copy at `<dir>/root`: the links DKMS made (source -> …/root/usr/src/…)
+ * name that path.
  */
 async function makeBase(dir, { inTree }) {
   const root = path.join(dir, 'root');
-  await makeRoot(root);
-  await addHeaders(root, K47);
-  for (const m of ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi']) await copyExample(root, m);
-  await copyHelloAs(root, 'hello-abi-b', 'hello_abi_b');
-  for (const m of MODULES) mustRun(cliArgv(root, 'add', `${m}/1.0`));
-  mustRun(cliArgv(root, 'kernel', 'add', K47));
-  await addSameAbiKernel(root, K47, NEW_KERNEL, { headers: true });
-  if (inTree) {
-    await addImageModules(root, K47, NEW_KERNEL);
-    mustRun(['depmod', '-a', '-b', root, NEW_KERNEL]); // what the kernel package's postinst did
+  if (!existsSync(`${root}.base`)) {
+    await makeRoot(root);
+    await addHeaders(root, K47);
+    for (const m of ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi']) await copyExample(root, m);
+    await copyHelloAs(root, 'hello-abi-b', 'hello_abi_b');
+    for (const m of MODULES) mustRun(cliArgv(root, 'add', `${m}/1.0`));
+    mustRun(cliArgv(root, 'kernel', 'add', K47));
+    await addSameAbiKernel(root, K47, NEW_KERNEL, { headers: true });
+    await rename(root, `${root}.base`);
   }
-  await rename(root, `${root}.base`);
-  if (inTree) {
-    // Kept beside the base and hard-linked into each fresh copy: nothing writes into the
-    // image's module files, and copying 390 MB per run would dominate the scenario.
-    await rename(
-      path.join(`${root}.base`, 'lib/modules', NEW_KERNEL, 'kernel'),
-      path.join(dir, 'intree-kernel'),
-    );
-  }
-  return root;
+  if (!inTree) return { root, base: `${root}.base` };
+  await removeDir(root);
+  mustRun(['cp', '-a', `${root}.base`, root]);
+  await addImageModules(root, K47, NEW_KERNEL);
+  mustRun(['depmod', '-a', '-b', root, NEW_KERNEL]); // what the kernel package's postinst did
+  await rename(path.join(root, 'lib/modules', NEW_KERNEL, 'kernel'), path.join(dir, 'intree-kernel'));
+  await rename(root, `${root}.intree.base`);
+  return { root, base: `${root}.intree.base` };
 }
 
 /** Stock dkms's autoinstall for the new kernel, then the one depmod it would run on the host. */
@@ -70,17 +73,20 @@ function stockScript(dir, root) {
 }
 
 export async function runNewKernel(ctx, { inTree = false } = {}) {
-  const dir = path.join(ctx.workDir, inTree ? 'new-kernel-intree' : 'new-kernel');
-  ctx.log(`scenario 2${inTree ? 'b' : ''}: building the base root (5 modules for ${K47})`);
-  const root = await makeBase(dir, { inTree });
+  const dir = path.join(ctx.workDir, 'new-kernel');
+  ctx.log(
+    `scenario 2${inTree ? 'b' : ''}: ${inTree ? 'adding the in-tree modules to' : 'building'} the base root (5 modules for ${K47})`,
+  );
+  const { root, base } = await makeBase(dir, { inTree });
   const copy = [
     `rm -rf ${root}`,
-    `cp -a ${root}.base ${root}`,
+    `cp -a ${base} ${root}`,
     ...(inTree
       ? [`cp -al ${path.join(dir, 'intree-kernel')} ${path.join(root, 'lib/modules', NEW_KERNEL, 'kernel')}`]
       : []),
   ];
-  const fresh = prepareScript(ctx.outDir, `fresh-${path.basename(dir)}`, copy);
+  const tag = inTree ? 'intree' : 'plain';
+  const fresh = prepareScript(ctx.outDir, `fresh-new-kernel-${tag}`, copy);
   const stock = stockScript(dir, root);
   await writeFile(stock.file, stock.text);
 
@@ -91,7 +97,7 @@ export async function runNewKernel(ctx, { inTree = false } = {}) {
   };
   const alt = { name: `s2${inTree ? 'b' : ''}-stock-autoinstall`, argv: ['sh', stock.file], prepare: fresh };
   // The floor: one depmod of the new kernel with the modules in place (after kernel add).
-  const floorPrep = prepareScript(ctx.outDir, `floor-${path.basename(dir)}`, [
+  const floorPrep = prepareScript(ctx.outDir, `floor-new-kernel-${tag}`, [
     ...copy,
     `${ours.argv.join(' ')} >/dev/null`,
   ]);
@@ -119,10 +125,11 @@ export async function runNewKernel(ctx, { inTree = false } = {}) {
   const f = runOnce(floor, ctx);
 
   ctx.log(`scenario 2${inTree ? 'b' : ''}: timing`);
-  const tOurs = time(ours, { runs: ctx.runs(10), warmup: 1, outDir: ctx.outDir });
-  const tFloor = time(floor, { runs: ctx.runs(10), outDir: ctx.outDir });
-  // Stock autoinstall compiles five modules (~15-20 s a run): the checked run is one sample.
-  const extra = ctx.altRuns(inTree ? 1 : 2);
+  // With the in-tree modules every run copies a bigger root first: fewer runs.
+  const tOurs = time(ours, { runs: ctx.runs(inTree ? 5 : 10), warmup: 1, outDir: ctx.outDir });
+  const tFloor = time(floor, { runs: ctx.runs(inTree ? 5 : 10), outDir: ctx.outDir });
+  // Stock autoinstall compiles five modules (~11-15 s a run): the checked run is one sample.
+  const extra = ctx.altRuns(inTree ? 0 : 1);
   const tAlt = extra > 0 ? withRun(time(alt, { runs: extra, outDir: ctx.outDir }), a) : fromRun(a);
   return {
     id: inTree ? '2b' : '2',

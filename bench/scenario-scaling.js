@@ -142,7 +142,7 @@ async function compatBySymbols(ctx, factors) {
     const cmds = compatCommands(`s5-symbols-${factor}`, file, modules.dir);
     const c = checkCompat(cmds, ctx, modules.count, reference === undefined ? {} : { sameAs: reference });
     reference ??= c.results;
-    const ours = time(cmds.ours, { runs: ctx.runs(5), warmup: 1, outDir: ctx.outDir });
+    const ours = time(cmds.ours, { runs: ctx.runs(3), warmup: 1, outDir: ctx.outDir });
     points.push({
       size,
       n: symbols,

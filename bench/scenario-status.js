@@ -55,7 +55,7 @@ export async function runStatus(ctx) {
   const o = checkStatus(f.ours, f.gen, ctx, { stock: false });
   ctx.log('scenario 1: timing dkms-abi status');
   const tOurs = time(f.ours, { runs: ctx.runs(20), warmup: 2, outDir: ctx.outDir });
-  const tCold = time(f.cold, { runs: ctx.runs(10), outDir: ctx.outDir });
+  const tCold = time(f.cold, { runs: ctx.runs(5), outDir: ctx.outDir });
   const rCold = runOnce(f.cold, ctx);
   ctx.log(`scenario 1: stock dkms status (${f.gen.entries} entries; minutes per run)`);
   const a = checkStatus(f.alt, f.gen, ctx, { stock: true });
