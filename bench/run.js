@@ -16,7 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { UNSET_ENV, fmtSeconds, runOnce, time } from './measure.js';
+import { UNSET_ENV, fmtRatio, fmtSeconds, runOnce, time } from './measure.js';
 import { profileCommand, profileMarkdown } from './profile.js';
 import {
   cpuTimes,
@@ -232,6 +232,52 @@ await writeFile(
   path.join(outDir, 'results.md'),
   [resultsMarkdown(results), '', scaling === undefined ? '' : scalingMarkdown(scaling.series)].join('\n'),
 );
+// Earlier complete runs on this machine (bench/out/history.jsonl): the spread the load causes.
+const historyFile = path.join(outDir, 'history.jsonl');
+const summary = {
+  date,
+  quick,
+  complete,
+  othersCpuShare: others / capacity,
+  figures: Object.fromEntries(
+    results
+      .filter((r) => r.ours !== undefined)
+      .map((r) => [r.id, { ours: r.ours.timing.median, alt: r.alt?.timing.median ?? null }]),
+  ),
+};
+let history = [];
+try {
+  history = readFileSync(historyFile, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
+} catch {
+  // first run
+}
+if (!failed)
+  await writeFile(historyFile, `${[...history, summary].map((h) => JSON.stringify(h)).join('\n')}\n`);
+const runs = [...history, summary].filter((h) => h.complete && !h.quick).slice(-5);
+if (runs.length > 1) {
+  const ids = [...new Set(runs.flatMap((h) => Object.keys(h.figures)))];
+  notes.push('', '## Other complete runs on this machine', '');
+  notes.push(
+    'The same bench, run at other times on this machine (the last is this run): how much the figures move with the load of the other sessions.',
+    '',
+    `| run | other processes' CPU share | ${ids.map((id) => `[${id}] dkms-abi / ratio`).join(' | ')} |`,
+    `| --- | --- | ${ids.map(() => '---').join(' | ')} |`,
+  );
+  for (const h of runs) {
+    const cells = ids.map((id) => {
+      const f = h.figures[id];
+      if (f === undefined) return '–';
+      return `${fmtSeconds(f.ours)} / ${f.alt === null ? '–' : fmtRatio(f.alt / f.ours)}`;
+    });
+    notes.push(
+      `| ${h.date.slice(0, 16).replace('T', ' ')} | ${(100 * h.othersCpuShare).toFixed(0)} % | ${cells.join(' | ')} |`,
+    );
+  }
+}
+
 const doc = resultsDocument({
   date: date.slice(0, 10),
   quick,
