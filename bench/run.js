@@ -272,9 +272,8 @@ if (runs.length > 1) {
       if (f === undefined) return '–';
       return `${fmtSeconds(f.ours)} / ${f.alt === null ? '–' : fmtRatio(f.alt / f.ours)}`;
     });
-    notes.push(
-      `| ${h.date.slice(0, 16).replace('T', ' ')} | ${(100 * h.othersCpuShare).toFixed(0)} % | ${cells.join(' | ')} |`,
-    );
+    const when = `${h.date.slice(0, 16).replace('T', ' ')}${h.reconstructed === undefined ? '' : ` (${h.reconstructed})`}`;
+    notes.push(`| ${when} | ${(100 * h.othersCpuShare).toFixed(0)} % | ${cells.join(' | ')} |`);
   }
 }
 
