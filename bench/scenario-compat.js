@@ -101,7 +101,8 @@ export async function runCompat(ctx) {
     // The weak-modules way takes ~10-40 s here: the checked run is one sample.
     const extra = ctx.altRuns(id === '4' ? 1 : 0);
     const tAlt = extra > 0 ? withRun(time(cmds.alt, { runs: extra, outDir: ctx.outDir }), c.a) : fromRun(c.a);
-    if (id === '4') ctx.shared.compat = { dir, count: 4022, ours: tOurs, alt: tAlt, results: c.results };
+    if (id === '4')
+      ctx.shared.compat = { dir, count: 4022, ours: tOurs, alt: tAlt, results: c.results, cmd: cmds.ours };
     out.push({
       id,
       title: `abi compat, all 4022 modules of ${K47} vs ${target}'s Module.symvers`,

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fromRun, mustRun, prepareScript, runOnce, time, withRun } from './measure.js';
+import { fmtSeconds, fromRun, mustRun, prepareScript, runOnce, time, withRun } from './measure.js';
 import {
   K47,
   addHeaders,
@@ -142,7 +142,7 @@ export async function runNewKernel(ctx, { inTree = false } = {}) {
     target: inTree ? undefined : { ratio: 30 },
     profile: { label: `dkms-abi kernel add ${NEW_KERNEL}`, argv: ours.argv, prepare: fresh },
     bounds: [
-      `The ratio is bounded by how cheap the alternative is: the five example modules are tiny (a stock dkms build of one takes ~2-3 s here, most of it kbuild's fixed cost), while real DKMS modules (nvidia, zfs, vendor drivers) take minutes each — dkms-abi's time does not grow with module size. dkms-abi's own time is Node's start and module loading, deciding the kernel's ABI (parsing its 24,618-line Module.symvers), judging the five modules against it, one bash run per dkms.conf (as dkms reads them), seven small journaled transactions with fsyncs, and depmod.`,
+      `The ratio is bounded by how cheap the alternative is: the five example modules are tiny (stock dkms takes ${fmtSeconds(tAlt.median / MODULES.length)} per module here, most of it kbuild's and dkms's fixed cost), while real DKMS modules (nvidia, zfs, vendor drivers) take minutes each — dkms-abi's time does not grow with module size. dkms-abi's own time is Node's start and module loading, deciding the kernel's ABI (parsing its 24,618-line Module.symvers), judging the five modules against it, one bash run per dkms.conf (as dkms reads them), seven small journaled transactions with fsyncs, and depmod.`,
     ],
     notes: [
       `both leave the ${MODULES.length} modules usable on ${NEW_KERNEL} (checked: dkms-abi status says installed-abi and nothing was compiled; stock dkms's modules are in modules.dep)`,

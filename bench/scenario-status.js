@@ -62,7 +62,7 @@ export async function runStatus(ctx) {
   // Stock dkms takes minutes per run: the checked run above is one sample, --alt-runs adds more.
   const extra = ctx.altRuns(0);
   const tAlt = extra > 0 ? withRun(time(f.alt, { runs: extra, outDir: ctx.outDir }), a) : fromRun(a);
-  ctx.shared.status = { size, entries: f.gen.entries, ours: tOurs, alt: tAlt };
+  ctx.shared.status = { size, entries: f.gen.entries, ours: tOurs, alt: tAlt, cmd: f.ours };
   return {
     id: '1',
     title: `status, ${size.kernels} kernels × ${size.modules} module versions (${f.gen.entries} entries)`,
