@@ -22,7 +22,16 @@ export interface CliOptions {
   readonly timeoutMs?: number;
 }
 
-export async function runCli(args: readonly string[], opts: CliOptions): Promise<CliResult> {
+/** How a CLI run ended, a signal included (a fault test kills it on purpose). */
+export interface CliEnding {
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI and reports however it ended; runCli wants an exit code. */
+export async function spawnCli(args: readonly string[], opts: CliOptions): Promise<CliEnding> {
   if (!existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is missing: run npm run build first`);
   if (path.resolve(opts.root) === '/') throw new Error('runCli: tests never run on the real root');
   const result = await execa(process.execPath, [BIN, '--root', opts.root, ...args], {
@@ -38,12 +47,15 @@ export async function runCli(args: readonly string[], opts: CliOptions): Promise
     timeout: opts.timeoutMs ?? 600_000,
     stripFinalNewline: false,
   });
-  if (result.exitCode === undefined) {
-    throw new Error(
-      `dkms-abi ${args.join(' ')} did not exit (${result.signal ?? 'timeout'}): ${result.stderr}`,
-    );
+  return { exitCode: result.exitCode, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+export async function runCli(args: readonly string[], opts: CliOptions): Promise<CliResult> {
+  const r = await spawnCli(args, opts);
+  if (r.exitCode === undefined) {
+    throw new Error(`dkms-abi ${args.join(' ')} did not exit (${r.signal ?? 'timeout'}): ${r.stderr}`);
   }
-  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+  return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** runCli with --json, parsing stdout (fails the test with the output when it is not JSON). */

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
-import { BIN, runCli } from '../../helpers/cli.js';
+import { runCli, spawnCli, type CliEnding } from '../../helpers/cli.js';
 import { addSameAbiKernel } from '../../helpers/kernel-clone.js';
 import {
   HOST_HEADERS_DIR,
@@ -70,24 +70,12 @@ export async function cli(
 }
 
 /** Runs the CLI with fault injection; never throws for a signal (runCli would). */
-export async function runFault(
+export function runFault(
   root: string,
   args: readonly string[],
   env: Readonly<Record<string, string>>,
-): Promise<{ exitCode: number | undefined; signal: string | undefined; stdout: string; stderr: string }> {
-  const r = await execa(process.execPath, [BIN, '--root', root, ...args], {
-    reject: false,
-    extendEnv: false,
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      HOME: process.env['HOME'] ?? '/root',
-      LC_ALL: 'C',
-      ...env,
-    },
-    stdin: 'ignore',
-    timeout: 300_000,
-  });
-  return { exitCode: r.exitCode, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+): Promise<CliEnding> {
+  return spawnCli(args, { root, env, timeoutMs: 300_000 });
 }
 
 /** A kernel of A's flavour whose Module.symvers differs from A's in one CRC. */
