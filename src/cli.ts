@@ -15,6 +15,13 @@ const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [
 ];
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // A reader that went away (`status | head -1`) must not stop a command half-way through
+  // its changes: stop printing, finish the work, exit with its code.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const out = processOutput();
   const program = new Command('dkms-abi')
     .description('One DKMS build per kernel ABI: shared module trees, exact ABI verdicts, packaging')

@@ -215,3 +215,25 @@ describe('abi check', () => {
     );
   });
 });
+
+describe('a reader that goes away', () => {
+  it('ends the report quietly when the pipe closes (exit code kept, no stack trace)', async () => {
+    const sb = await makeSandboxRoot({ kernels: [] });
+    const bin = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
+    // 1.4 MB of report into `head -1`: the writes after head exits fail with EPIPE.
+    const r = await execa(
+      'bash',
+      [
+        '-c',
+        'node "$0" --root "$1" abi check "$2" "$3" | head -1; echo "exit ${PIPESTATUS[0]}" >&2',
+        bin,
+        sb.root,
+        S47,
+        S50,
+      ],
+      { reject: false },
+    );
+    expect(r.stdout).toBe(`abi check: ${S47} -> ${S50}`);
+    expect(r.stderr).toBe('exit 1');
+  });
+});
