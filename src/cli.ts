@@ -2,6 +2,7 @@
 // single place that turns errors into the contract's exit codes.
 import { Command, CommanderError } from 'commander';
 import { DkmsAbiError, UsageError, exitCodeOf } from './core/errors.js';
+import { printable } from './core/printable.js';
 import { processOutput } from './system/output.js';
 import type { Dispatch, Wiring } from './cli/wiring.js';
 
@@ -67,21 +68,15 @@ function report(err: unknown): number {
     return new UsageError(err.message).exitCode;
   }
   if (err instanceof DkmsAbiError) {
-    process.stderr.write(`dkms-abi: ${oneLine(err.message)}\n`);
+    process.stderr.write(`dkms-abi: ${printable(err.message)}\n`);
     return err.exitCode;
   }
   // A bug: still one line by default; the stack only when asked for.
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`dkms-abi: internal error: ${oneLine(message)}\n`);
+  process.stderr.write(`dkms-abi: internal error: ${printable(message)}\n`);
   if (process.env['DKMS_ABI_DEBUG'] !== undefined && err instanceof Error)
     process.stderr.write(`${err.stack}\n`);
   return exitCodeOf(err);
-}
-
-/** Errors are one line: names or lines from hostile files may carry control characters. */
-function oneLine(message: string): string {
-  // eslint-disable-next-line no-control-regex
-  return message.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 async function packageVersion(): Promise<string> {

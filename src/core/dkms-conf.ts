@@ -4,6 +4,7 @@
 // read_conf's defaults and checks (same quirks, same order) plus our own validation of every
 // name that ends up in a path. Pure: no disk, no processes.
 import { InputError } from './errors.js';
+import { printable } from './printable.js';
 
 /** One array element (a scalar is index "0") as bash printed it. */
 export interface DkmsConfRecord {
@@ -528,16 +529,6 @@ function checkPathComponents(what: string, value: string, problems: string[]): v
       return;
     }
   }
-}
-
-/** Control characters shown as escapes so an error message stays on one line. */
-function printable(value: string): string {
-  return [...value]
-    .map((c) => {
-      const code = c.charCodeAt(0);
-      return code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, '0')}` : c;
-    })
-    .join('');
 }
 
 function stripSetting(word: string): boolean | undefined {

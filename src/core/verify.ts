@@ -10,6 +10,7 @@ import { parseManifest, type TreeManifest } from './layout.js';
 import type { KernelEntry, Snapshot, TreeModule } from './snapshot.js';
 import type { Usability } from './status.js';
 import { parseSymvers } from './symvers.js';
+import { printable } from './printable.js';
 
 export type FindingKind =
   | 'journal-interrupted'
@@ -608,12 +609,6 @@ export function publicFinding(d: Diagnosis): Finding {
 export function formatFinding(f: Finding): string {
   const repair = f.repair === undefined ? '' : ` [repair: ${printable(f.repair)}]`;
   return `${f.damage ? 'damage' : 'notice'} ${f.kind} ${printable(f.path)}: ${printable(f.detail)}${repair}`;
-}
-
-/** Control characters as escapes: a hostile file name cannot break the one-line format. */
-export function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** A stable key per fix, so a repair round does not try the same fix twice. */
