@@ -71,9 +71,11 @@ function report(err: unknown): number {
     process.stderr.write(`dkms-abi: ${printable(err.message)}\n`);
     return err.exitCode;
   }
-  // A bug: still one line by default; the stack only when asked for.
+  // A bug: still one line by default, asking for a report; the stack only when asked for.
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`dkms-abi: internal error: ${printable(message)}\n`);
+  process.stderr.write(
+    `dkms-abi: internal error (a bug in dkms-abi; please report it with the command that ran it and, from a run with DKMS_ABI_DEBUG=1, the stack): ${printable(message)}\n`,
+  );
   if (process.env['DKMS_ABI_DEBUG'] !== undefined && err instanceof Error)
     process.stderr.write(`${err.stack}\n`);
   return exitCodeOf(err);

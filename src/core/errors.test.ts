@@ -18,7 +18,7 @@ describe('errors', () => {
     expect(msg).toBe("dkms build -m 'my mod' exited with code 10: Error! Bad return status");
   });
 
-  it('reports signals and maps unknown throwables to 3', () => {
+  it('reports signals and maps unknown throwables (bugs) to 70, not 3', () => {
     const e = new CommandFailedError({
       argv: ['depmod'],
       exitCode: undefined,
@@ -26,7 +26,8 @@ describe('errors', () => {
       stderrTail: '',
     });
     expect(e.message).toBe('depmod was killed by SIGKILL');
-    expect(exitCodeOf(new Error('bug'))).toBe(3);
+    expect(exitCodeOf(new Error('bug'))).toBe(70);
+    expect(exitCodeOf('thrown text')).toBe(70);
   });
 
   it.each([

@@ -1,6 +1,8 @@
 // The closed error taxonomy. Each class maps to one exit code of the contract:
 // 2 = bad usage or bad input, 3 = the environment failed. Expected negative answers
 // (ABI broken, module unusable) are values returned by commands (exit 1), never errors.
+// Anything else thrown is a bug in dkms-abi: exit 70 (EX_SOFTWARE in sysexits.h), so a
+// script can tell "fix the machine" (3) from "report this" (70).
 
 export type ExitCode = 0 | 1 | 2 | 3;
 
@@ -81,7 +83,10 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/** Exit code for anything thrown: our errors carry theirs; anything else is a bug, reported as 3. */
-export function exitCodeOf(err: unknown): 2 | 3 {
-  return err instanceof DkmsAbiError ? err.exitCode : 3;
+/** Exit code of an internal error (a bug): sysexits.h's EX_SOFTWARE. */
+export const INTERNAL_ERROR_EXIT = 70;
+
+/** Exit code for anything thrown: our errors carry theirs; anything else is a bug. */
+export function exitCodeOf(err: unknown): 2 | 3 | typeof INTERNAL_ERROR_EXIT {
+  return err instanceof DkmsAbiError ? err.exitCode : INTERNAL_ERROR_EXIT;
 }

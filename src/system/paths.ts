@@ -3,9 +3,6 @@
 import path from 'node:path';
 import type { PathOverrides } from '../core/config.js';
 
-/** Bumped when the layout of the state directory changes incompatibly. */
-export const STATE_LAYOUT_VERSION = 1;
-
 export interface Paths {
   readonly root: string;
   /** Inside-root absolute paths (for messages, symlink targets, dkms arguments after re-rooting). */

@@ -6,6 +6,7 @@ import { describePlan, type Plan } from '../core/plan.js';
 import type { Context } from './context.js';
 import { depmod } from './depmod.js';
 import { withLock } from './lock.js';
+import { checkStateLayout, writeLayoutVersion } from './state-layout.js';
 import { applyPlan, recoverJournals } from './txn.js';
 
 export interface Session {
@@ -45,6 +46,8 @@ export async function withSession<T>(
         ),
     },
     async () => {
+      // Checked again under the lock: the state is read (the journal first) only if ours.
+      let layoutWritten = (await checkStateLayout(paths)).written;
       await recover(ctx);
       const dryRun = opts.dryRun === true;
       const pending = new Set<string>();
@@ -56,12 +59,22 @@ export async function withSession<T>(
             return;
           }
           if (opts.batchDepmod === true) for (const k of plan.depmod) pending.add(k);
-          await applyPlan(opts.batchDepmod === true ? { ...plan, depmod: [] } : plan, {
-            root: paths.root,
-            journalDir: paths.journalDir,
-            depmod: (kernels) => depmod(paths, kernels),
-            depmodDirs: (kernels) => kernels.map((k) => paths.kernelDir(k)),
-          });
+          // A state directory from before layout versions (or a new one) gets its version
+          // with the first change, in the same transaction: a failed change leaves no trace.
+          const operations =
+            layoutWritten || plan.operations.length === 0
+              ? plan.operations
+              : [...plan.operations, writeLayoutVersion(paths)];
+          await applyPlan(
+            { ...plan, operations, ...(opts.batchDepmod === true ? { depmod: [] } : {}) },
+            {
+              root: paths.root,
+              journalDir: paths.journalDir,
+              depmod: (kernels) => depmod(paths, kernels),
+              depmodDirs: (kernels) => kernels.map((k) => paths.kernelDir(k)),
+            },
+          );
+          if (operations !== plan.operations) layoutWritten = true;
         },
       });
       const kernels: string[] = [];

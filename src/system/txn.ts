@@ -44,7 +44,8 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import { DEPMOD_OUTPUT } from '../core/depmod-argv.js';
-import { DkmsAbiError, EnvironmentError } from '../core/errors.js';
+import { DkmsAbiError, EnvironmentError, InputError } from '../core/errors.js';
+import { parseJournal, serializeJournal, type Journal, type JournalEntry, type PriorState } from '../core/journal.js';
 import type { Operation, Plan } from '../core/plan.js';
 import { isInsideRoot } from './rootfs.js';
 
@@ -59,27 +60,6 @@ export interface ApplyOptions {
    * index then describes the tree as it is again, even after a depmod that half-failed.
    */
   readonly depmodDirs?: (kernels: readonly string[]) => readonly string[];
-}
-
-/** What the journal remembers per operation to undo it. */
-interface JournalEntry {
-  readonly op: Operation['op'];
-  readonly path: string;
-  readonly from?: string;
-  readonly target?: string;
-  /** State of `path` before the plan: absent, a symlink (with target), or present. */
-  readonly before: { kind: 'absent' } | { kind: 'symlink'; target: string } | { kind: 'present' };
-}
-
-interface Journal {
-  readonly id: string;
-  readonly description: string;
-  /** The root the plan was checked against; undo never acts through a link leading out of it. */
-  readonly root?: string;
-  readonly entries: readonly JournalEntry[];
-  readonly depmod: readonly string[];
-  /** Where depmod's index files were kept before it ran (see keepIndexes). */
-  readonly depmodDirs?: readonly string[];
 }
 
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
@@ -102,7 +82,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     await mkdirParents(opts.journalDir);
     // Not recursive: a recursive mkdir on a read-only filesystem reports ENOENT, not EROFS.
     await mkdir(dir);
-    writeDurable(path.join(dir, 'plan.json'), JSON.stringify(journal, null, 1));
+    writeDurable(path.join(dir, 'plan.json'), serializeJournal(journal));
     fsyncDir(opts.journalDir);
   } catch (err) {
     // Nothing live was touched: leave no half-written journal behind.
@@ -157,6 +137,10 @@ function environmentError(plan: Plan, err: unknown, outcome: string): Error {
   return new EnvironmentError(`cannot apply "${plan.description}": ${messageOf(err)}`, outcome);
 }
 
+function environmentErrorAt(file: string, err: unknown): EnvironmentError {
+  return new EnvironmentError(`cannot read ${file}: ${messageOf(err)}`);
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -174,14 +158,21 @@ export async function recoverJournals(
   }
   for (const id of ids) {
     const dir = path.join(journalDir, id);
-    let journal: Journal;
+    const file = path.join(dir, 'plan.json');
+    let text: string;
     try {
-      journal = JSON.parse(await readFile(path.join(dir, 'plan.json'), 'utf8')) as Journal;
-    } catch {
-      // Died before the journal was durable: nothing live was touched yet.
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw environmentErrorAt(file, err);
+      // Died before the journal was durable (plan.json is renamed into place whole):
+      // nothing live was touched yet.
       await rm(dir, { recursive: true, force: true });
       continue;
     }
+    // A journal this program cannot read is left where it is: undoing it by guesswork
+    // could damage the trees more than the interrupted change did.
+    const journal = parseJournal(text);
+    if (typeof journal === 'string') throw new InputError(file, journal);
     if (exists(path.join(dir, 'committed'))) {
       await cleanup(journal, dir);
       result.finished.push(journal.description);
@@ -216,7 +207,7 @@ function journalEntry(o: Operation, earlier: readonly JournalEntry[]): JournalEn
   };
 }
 
-function stateAfter(e: JournalEntry, p: string): JournalEntry['before'] {
+function stateAfter(e: JournalEntry, p: string): PriorState {
   if (e.from === p && e.path !== p) return { kind: 'absent' }; // moved away
   switch (e.op) {
     case 'remove':
@@ -228,7 +219,7 @@ function stateAfter(e: JournalEntry, p: string): JournalEntry['before'] {
   }
 }
 
-function stateOf(p: string): JournalEntry['before'] {
+function stateOf(p: string): PriorState {
   try {
     const st = lstatSync(p);
     if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(p) };
@@ -555,7 +546,25 @@ function fsyncDir(dir: string): void {
 let faultPointsPassed = 0;
 
 /**
- * Test-only fault injection: DKMS_ABI_FAULT_AT="<step>" kills the process with SIGKILL
+ * The fault switches below are honoured only when the process was started by the test
+ * entry (test/helpers/fault-entry.js), which sets this global before loading the CLI: the
+ * shipped program (bin/dkms-abi) ignores them, so a stray variable in a root's environment
+ * can never kill a package script half-way. A global rather than a module flag: it reaches
+ * the code however the CLI is bundled.
+ */
+const FAULT_INJECTION = Symbol.for('dkms-abi.fault-injection');
+
+/** For tests that apply plans in their own process: honour the fault switches from now on. */
+export function enableFaultInjection(): void {
+  (globalThis as Record<symbol, unknown>)[FAULT_INJECTION] = true;
+}
+
+function faultInjectionEnabled(): boolean {
+  return (globalThis as Record<symbol, unknown>)[FAULT_INJECTION] === true;
+}
+
+/**
+ * Test-only fault injection (see FAULT_INJECTION): DKMS_ABI_FAULT_AT="<step>" kills the process with SIGKILL
  * when a transaction reaches that step; "<step>:fail" throws instead. Steps count the
  * operations, then depmod, then the commit mark, then cleanup. "+<n>" counts the steps of
  * all the process's transactions together (0-based), so a command made of several
@@ -563,6 +572,7 @@ let faultPointsPassed = 0;
  * DKMS_ABI_FAULT_TRACE=<file> appends "<n> <step> <description>" for every step passed.
  */
 async function faultPoint(step: number, description: string): Promise<void> {
+  if (!faultInjectionEnabled()) return;
   const trace = process.env['DKMS_ABI_FAULT_TRACE'];
   const spec = process.env['DKMS_ABI_FAULT_AT'];
   if (spec === undefined && trace === undefined) return;

@@ -5,6 +5,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 export const BIN = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
+/** The same CLI with the fault switches honoured (the shipped BIN ignores them). */
+export const FAULT_ENTRY = path.resolve(import.meta.dirname, 'fault-entry.js');
+const FAULT_SWITCHES = ['DKMS_ABI_FAULT_AT', 'DKMS_ABI_FAULT_TRACE'];
 const DIST_CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
 
 export interface CliResult {
@@ -20,6 +23,11 @@ export interface CliOptions {
   readonly env?: Readonly<Record<string, string>>;
   readonly input?: string;
   readonly timeoutMs?: number;
+  /**
+   * Run bin/dkms-abi even when the environment sets a fault switch (a run that sets one
+   * otherwise goes through FAULT_ENTRY, the only entry that honours them).
+   */
+  readonly shipped?: boolean;
 }
 
 /** How a CLI run ended, a signal included (a fault test kills it on purpose). */
@@ -34,7 +42,9 @@ export interface CliEnding {
 export async function spawnCli(args: readonly string[], opts: CliOptions): Promise<CliEnding> {
   if (!existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is missing: run npm run build first`);
   if (path.resolve(opts.root) === '/') throw new Error('runCli: tests never run on the real root');
-  const result = await execa(process.execPath, [BIN, '--root', opts.root, ...args], {
+  const faults = opts.shipped !== true && FAULT_SWITCHES.some((k) => opts.env?.[k] !== undefined);
+  const entry = faults ? FAULT_ENTRY : BIN;
+  const result = await execa(process.execPath, [entry, '--root', opts.root, ...args], {
     reject: false,
     extendEnv: false,
     env: {

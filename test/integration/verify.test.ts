@@ -3,7 +3,6 @@
 // small roots laid out by hand. Each damage must be reported (exit 1, one line per finding,
 // --json), and --repair must bring the root back to exactly the state the commands left —
 // or, for what it must not touch, leave it alone and still exit 1.
-import { execa } from 'execa';
 import {
   chmod,
   mkdir,
@@ -19,7 +18,7 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, runCliJson } from '../helpers/cli.js';
+import { runCli, runCliJson, spawnCli } from '../helpers/cli.js';
 import { addSameAbiKernel } from '../helpers/kernel-clone.js';
 import { IMAGES_DIR, copyExampleSource, makeSandboxRoot, type SandboxRoot } from '../helpers/sandbox.js';
 import { snapshotTree, type TreeSnapshot } from '../helpers/tree-snapshot.js';
@@ -172,8 +171,8 @@ describe('a root built by the real commands', () => {
   });
 
   it('an uninstall killed half-way: verify sees the interrupted change, --repair rolls it back', async () => {
-    const killed = await execa(process.execPath, [BIN, '--root', sb.root, 'uninstall', 'hello-abi/1.0'], {
-      reject: false,
+    const killed = await spawnCli(['uninstall', 'hello-abi/1.0'], {
+      root: sb.root,
       env: { DKMS_ABI_FAULT_AT: '2' },
     });
     expect(killed.signal).toBe('SIGKILL');
@@ -193,8 +192,8 @@ describe('a root built by the real commands', () => {
 
   it('an uninstall killed after its commit: --repair finishes it; reinstalling restores the root', async () => {
     // The number of operations is in the journal a kill at step 0 leaves behind.
-    await execa(process.execPath, [BIN, '--root', sb.root, 'uninstall', 'hello-abi/1.0'], {
-      reject: false,
+    await spawnCli(['uninstall', 'hello-abi/1.0'], {
+      root: sb.root,
       env: { DKMS_ABI_FAULT_AT: '0' },
     });
     const journalDir = h('var/lib/dkms-abi/journal');
@@ -207,8 +206,8 @@ describe('a root built by the real commands', () => {
     expect((await verifyJson('--repair')).exitCode).toBe(0);
     expect(await snap()).toEqual(healthy);
     // Steps: the operations, after them, after depmod, after the commit mark (before cleanup).
-    const killed = await execa(process.execPath, [BIN, '--root', sb.root, 'uninstall', 'hello-abi/1.0'], {
-      reject: false,
+    const killed = await spawnCli(['uninstall', 'hello-abi/1.0'], {
+      root: sb.root,
       env: { DKMS_ABI_FAULT_AT: String(ops + 2) },
     });
     expect(killed.signal).toBe('SIGKILL');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/core/plan.js';
-import { applyPlan, recoverJournals } from '../../src/system/txn.js';
+import { applyPlan, enableFaultInjection, recoverJournals } from '../../src/system/txn.js';
 import { snapshotTree } from '../helpers/tree-snapshot.js';
 
 const K = '6.1.0-47-amd64';
@@ -58,6 +58,9 @@ const opts = (depmod: (kernels: readonly string[]) => Promise<void>) => ({
 });
 const live = () => snapshotTree(root, { ignore: (r) => r.startsWith('var') });
 
+// These tests inject failures with DKMS_ABI_FAULT_AT, which only a test process honours.
+enableFaultInjection();
+
 describe('depmod index files in a transaction', () => {
   it('a depmod that fails on the second kernel: the first kernel’s rewritten index comes back', async () => {
     const before = await live();
@@ -92,7 +95,8 @@ describe('depmod index files in a transaction', () => {
     const script = `
       import { rename, writeFile } from 'node:fs/promises';
       import path from 'node:path';
-      import { applyPlan } from ${JSON.stringify(txnModule)};
+      import { applyPlan, enableFaultInjection } from ${JSON.stringify(txnModule)};
+      enableFaultInjection();
       const [root, journalDir, ...kdirs] = process.argv.slice(1);
       await applyPlan(
         { description: 'install new.ko', depmod: ['a', 'b'],

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/core/plan.js';
-import { applyPlan, recoverJournals } from '../../src/system/txn.js';
+import { applyPlan, enableFaultInjection, recoverJournals } from '../../src/system/txn.js';
 import { snapshotTree } from '../helpers/tree-snapshot.js';
 
 let root: string;
@@ -51,6 +51,9 @@ function samplePlan(): Plan {
 }
 
 const noTemps = (snap: Record<string, string>) => Object.keys(snap).filter((k) => k.includes('.dkms-abi.'));
+
+// These tests inject failures with DKMS_ABI_FAULT_AT, which only a test process honours.
+enableFaultInjection();
 
 describe('applyPlan', () => {
   it('applies every operation and leaves no temporary files or journal behind', async () => {
@@ -131,7 +134,8 @@ describe('recovery after SIGKILL', () => {
     await writeFile(path.join(root, 'plan.json'), planJson);
     const script = `
       import { readFileSync } from 'node:fs';
-      import { applyPlan } from ${JSON.stringify(txnModule)};
+      import { applyPlan, enableFaultInjection } from ${JSON.stringify(txnModule)};
+      enableFaultInjection();
       const plan = JSON.parse(readFileSync(process.argv[1], 'utf8'), (k, v) => v && v.type === 'Buffer' ? Buffer.from(v.data) : v);
       await applyPlan(plan, { root: process.argv[2], journalDir: process.argv[3] });
     `;
