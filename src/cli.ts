@@ -56,11 +56,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
-    process.exitCode = report(err);
+    process.exitCode = reportError(err);
   }
 }
 
-function report(err: unknown): number {
+/** Prints one line for what ended the command and returns its exit code. */
+export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // --help and --version end here with exit code 0.
     if (err.exitCode === 0) return 0;

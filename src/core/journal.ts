@@ -72,10 +72,10 @@ export function parseJournal(text: string): Journal | string {
   return {
     id,
     description,
-    ...(root !== undefined ? { root: root as string } : {}),
+    ...(root !== undefined ? { root: root } : {}),
     entries: parsed,
     depmod,
-    ...(depmodDirs !== undefined ? { depmodDirs: depmodDirs as string[] } : {}),
+    ...(depmodDirs !== undefined ? { depmodDirs: depmodDirs } : {}),
   };
 }
 
@@ -91,7 +91,7 @@ function parseEntry(e: unknown): JournalEntry | string {
   return {
     op: op as Operation['op'],
     path,
-    ...(from !== undefined ? { from: from as string } : {}),
+    ...(from !== undefined ? { from: from } : {}),
     ...(target !== undefined ? { target } : {}),
     before: prior,
   };
