@@ -45,7 +45,13 @@ import {
 import path from 'node:path';
 import { DEPMOD_OUTPUT } from '../core/depmod-argv.js';
 import { DkmsAbiError, EnvironmentError, InputError } from '../core/errors.js';
-import { parseJournal, serializeJournal, type Journal, type JournalEntry, type PriorState } from '../core/journal.js';
+import {
+  parseJournal,
+  serializeJournal,
+  type Journal,
+  type JournalEntry,
+  type PriorState,
+} from '../core/journal.js';
 import type { Operation, Plan } from '../core/plan.js';
 import { isInsideRoot } from './rootfs.js';
 
