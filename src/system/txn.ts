@@ -169,7 +169,8 @@ export async function recoverJournals(
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw environmentErrorAt(file, err);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw environmentErrorAt(file, err);
       // Died before the journal was durable (plan.json is renamed into place whole):
       // nothing live was touched yet.
       await rm(dir, { recursive: true, force: true });

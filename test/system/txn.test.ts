@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InputError } from '../../src/core/errors.js';
 import type { Plan } from '../../src/core/plan.js';
 import { applyPlan, enableFaultInjection, recoverJournals } from '../../src/system/txn.js';
 import { snapshotTree } from '../helpers/tree-snapshot.js';
@@ -185,5 +186,55 @@ describe('recovery after SIGKILL', () => {
     }
     expect(killed).toBe(samplePlan().operations.length + 3);
     expect(after?.['lib/modules/6.1.0-47-amd64/extra']).toBe('link -> ../kernel-abi-amd64-2');
+  });
+});
+
+describe('reading journals back', () => {
+  it('writes its format version into plan.json', async () => {
+    // Killed after the journal is durable, before the first operation: the journal stays.
+    const script = `
+      import { applyPlan, enableFaultInjection } from ${JSON.stringify(new URL('../../dist/system/txn.js', import.meta.url).href)};
+      enableFaultInjection();
+      await applyPlan({ description: 'd', depmod: [], operations: [{ op: 'mkdir', path: process.argv[1] + '/new' }] },
+        { root: process.argv[1], journalDir: process.argv[2] });
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, root, journalDir], {
+      env: { ...process.env, DKMS_ABI_FAULT_AT: '0' },
+    });
+    expect(r.signal).toBe('SIGKILL');
+    const [id] = await readdir(journalDir);
+    const journal = JSON.parse(
+      await readFile(path.join(journalDir, id ?? '', 'plan.json'), 'utf8'),
+    ) as object;
+    expect(journal).toMatchObject({ format: 1, description: 'd' });
+  });
+
+  it.each([
+    [
+      'a newer format',
+      JSON.stringify({ format: 2 }),
+      /journal format version 2 is newer than this dkms-abi reads \(version 1\)/,
+    ],
+    ['garbage', '{"id": "x", "entries": [', /not JSON/],
+  ])(
+    '%s: an input error naming plan.json; the journal and the root stay as they are',
+    async (_what, text, want) => {
+      const file = path.join(journalDir, 'x', 'plan.json');
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, text);
+      const before = await snapshotTree(root);
+      const err = (await recoverJournals(journalDir).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(InputError);
+      expect(err.message.startsWith(`${file}: `)).toBe(true);
+      expect(err.message).toMatch(want);
+      expect(await snapshotTree(root)).toEqual(before);
+    },
+  );
+
+  it('a journal directory without plan.json (killed before it was durable) is removed', async () => {
+    await mkdir(path.join(journalDir, 'y'), { recursive: true });
+    await writeFile(path.join(journalDir, 'y', 'plan.json.tmp'), '{"id":');
+    expect(await recoverJournals(journalDir)).toEqual({ rolledBack: [], finished: [], depmod: [] });
+    expect(await readdir(journalDir)).toEqual([]);
   });
 });
