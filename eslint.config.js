@@ -55,8 +55,37 @@ export default tseslint.config(
             'node:child_process',
             'ini',
           ],
-          patterns: ['../system/*', '../commands/*'],
+          patterns: ['../system/*', '../flows/*', '../commands/*', '../cli/*'],
         },
+      ],
+    },
+  },
+  // The layers: cli → commands → flows → system → core, no import back up. A procedure of
+  // several steps (transactions) that a command runs lives in src/flows; src/system holds the
+  // single effects and readers those steps are made of; a command parses, calls one flow or
+  // reader, and prints.
+  {
+    files: ['src/system/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../flows/*', '../commands/*', '../cli/*'],
+              message: 'src/system is below flows and commands',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/flows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../commands/*', '../cli/*'], message: 'src/flows is below commands' }] },
       ],
     },
   },

@@ -1,5 +1,5 @@
 // Generates a root with K kernels × M module versions, laid out exactly as `dkms-abi install`
-// and `kernel add` leave it (src/system/module-install.ts, with the layout of
+// and `kernel add` leave it (src/system/tree-plans.ts, with the layout of
 // src/core/layout.ts): DKMS's own tree (source link, one real build per ABI, installed-abi
 // module links and kernel-<kver>-<arch> marks for every other kernel), the shared ABI trees
 // with their manifests and saved Module.symvers, each kernel's extra -> ../kernel-abi-… link,

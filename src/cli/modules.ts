@@ -17,7 +17,7 @@ export const wiring: Wiring = (program, dispatch) => {
     .argument('<module/version>', 'the source in <root>/usr/src/<module>-<version>')
     .description('dkms add inside the root')
     .action(async (target: string) => {
-      await dispatch(async () => (await import('../commands/module-ops.js')).add, parseModuleVersion(target));
+      await dispatch(async () => (await import('../commands/dkms-verbs.js')).add, parseModuleVersion(target));
     });
   program
     .command('build')
@@ -27,7 +27,7 @@ export const wiring: Wiring = (program, dispatch) => {
       "dkms build against the kernel's headers, linking against the exports of the modules in its ABI tree",
     )
     .action(async (target: string, o: { kernel: string }) => {
-      await dispatch(async () => (await import('../commands/module-ops.js')).build, {
+      await dispatch(async () => (await import('../commands/dkms-verbs.js')).build, {
         ...parseModuleVersion(target),
         ...o,
       });
@@ -40,7 +40,7 @@ export const wiring: Wiring = (program, dispatch) => {
       'build if needed, install into the shared ABI tree, mark installed for every kernel of that ABI the verdict accepts',
     )
     .action(async (target: string, o: { kernel: string }) => {
-      await dispatch(async () => (await import('../commands/module-ops.js')).install, {
+      await dispatch(async () => (await import('../commands/dkms-verbs.js')).install, {
         ...parseModuleVersion(target),
         ...o,
       });
@@ -51,7 +51,7 @@ export const wiring: Wiring = (program, dispatch) => {
     .option('-k, --kernel <kver>', "only from this kernel's ABI tree")
     .description('remove from the shared ABI trees (DKMS keeps the builds)')
     .action(async (target: string, o: { kernel?: string }) => {
-      await dispatch(async () => (await import('../commands/module-ops.js')).uninstall, {
+      await dispatch(async () => (await import('../commands/dkms-verbs.js')).uninstall, {
         ...parseModuleVersion(target),
         ...o,
       });
@@ -63,7 +63,7 @@ export const wiring: Wiring = (program, dispatch) => {
     .option('-k, --kernel <kver>', 'one kernel')
     .description('uninstall, then dkms remove inside the root')
     .action(async (target: string, o: { all?: boolean; kernel?: string }) => {
-      await dispatch(async () => (await import('../commands/module-ops.js')).remove, {
+      await dispatch(async () => (await import('../commands/dkms-verbs.js')).remove, {
         ...parseModuleVersion(target),
         ...o,
       });

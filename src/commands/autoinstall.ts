@@ -2,9 +2,9 @@
 // running one), reusing same-ABI binaries before compiling anything.
 import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
-import { autoinstallKernel, type AutoinstallReport, type ModuleResult } from '../system/autoinstall-flow.js';
+import { autoinstallKernel, type AutoinstallReport, type ModuleResult } from '../flows/autoinstall.js';
 import { withSession } from '../system/session.js';
-import { VerdictService } from '../system/verdicts.js';
+import { VerdictService } from '../system/verdict-service.js';
 import { release } from 'node:os';
 
 export interface AutoinstallOptions {

@@ -5,11 +5,11 @@ import { abiTreeName } from '../core/abi-id.js';
 import { isPackageName } from '../core/deb-names.js';
 import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
-import { hostArch } from '../system/modules.js';
-import { installPayload, readRecord, removeRecorded } from '../system/package-install-flow.js';
+import { hostArch } from '../system/module-build.js';
+import { installPayload, readRecord, removeRecorded } from '../flows/package-install.js';
 import { readPayload } from '../system/package-payload.js';
 import { withSession } from '../system/session.js';
-import { VerdictService } from '../system/verdicts.js';
+import { VerdictService } from '../system/verdict-service.js';
 
 export interface PackageInstallOptions {
   readonly dir: string;

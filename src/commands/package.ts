@@ -11,12 +11,12 @@ import type { TreeModule } from '../core/snapshot.js';
 import { publishToRepo, type RepoUpdate } from '../system/apt-repo.js';
 import type { Context } from '../system/context.js';
 import { dkmsMktarball } from '../system/dkms.js';
-import { ensureRegistered, installModule } from '../system/install-flow.js';
-import { buildModulePackage, collectInputs, type BuiltPackage } from '../system/package-build.js';
+import { ensureRegistered, installModule } from '../flows/install.js';
+import { buildModulePackage, collectInputs, type BuiltPackage } from '../flows/package-build.js';
 import { scanRoot } from '../system/scan.js';
 import { withSession, type Session } from '../system/session.js';
 import type { UsabilityChecker } from '../system/usability.js';
-import { VerdictService } from '../system/verdicts.js';
+import { VerdictService } from '../system/verdict-service.js';
 
 export interface PackageCommandOptions {
   readonly module: string;

@@ -5,7 +5,7 @@ import type { TreeModule } from '../core/snapshot.js';
 import { sameAbi } from '../core/abi-id.js';
 import type { Context } from '../system/context.js';
 import { scanRoot } from '../system/scan.js';
-import { VerdictService } from '../system/verdicts.js';
+import { VerdictService } from '../system/verdict-service.js';
 
 export interface StatusOptions {
   readonly module?: string;

@@ -2,7 +2,7 @@
 // edge collects beside it (links that do not resolve, pending journals, the files and
 // metadata of each shared tree, modules.dep entries that are gone). Each finding says
 // whether it is damage (exit 1) or a notice, and, when --repair can fix it safely, how:
-// a Fix is data the edge (src/system/verify-repair.ts) turns into a transaction. Nothing
+// a Fix is data the edge (src/flows/verify-repair.ts) turns into a transaction. Nothing
 // here deletes a module file: trees can hold files of other packages.
 import { abiTreeName, parseAbiTreeName, sameAbi } from './abi-id.js';
 import { InputError } from './errors.js';

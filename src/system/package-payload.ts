@@ -12,7 +12,7 @@ import {
   parseMetadata,
   type PackageMetadata,
 } from '../core/package-metadata.js';
-import type { TreeFile } from './module-install.js';
+import type { TreeFile } from './tree-plans.js';
 import type { Paths } from './paths.js';
 import { isInsideRoot, resolveInRoot } from './rootfs.js';
 import { readSymversText } from './symvers-file.js';

@@ -1,6 +1,6 @@
 // What the sharing flows ask of the per-module verdict: would a kernel's module loader
 // accept these binaries (with the other modules of the kernel's ABI tree present)?
-// Implemented by the VerdictService (src/system/verdicts.ts).
+// Implemented by the VerdictService (src/system/verdict-service.ts).
 import type { TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
 

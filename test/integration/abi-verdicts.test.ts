@@ -11,7 +11,7 @@ import type { TreeModule } from '../../src/core/snapshot.js';
 import type { Usability } from '../../src/core/status.js';
 import { makePaths, type Paths } from '../../src/system/paths.js';
 import { scanTreeModules } from '../../src/system/scan.js';
-import { VerdictService } from '../../src/system/verdicts.js';
+import { VerdictService } from '../../src/system/verdict-service.js';
 import { addSameAbiKernel } from '../helpers/kernel-clone.js';
 import { IMAGES_DIR, makeSandboxRoot, type SandboxRoot } from '../helpers/sandbox.js';
 import { replaceInSection } from '../boot/ko-fixtures.js';

@@ -1,17 +1,14 @@
 // add, build, install, uninstall, remove: DKMS's verbs on a root, with the install step,
 // DKMS's bookkeeping and depmod done by dkms-abi in the shared ABI trees.
-import { sameAbi } from '../core/abi-id.js';
 import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { dkmsAdd, dkmsRemove } from '../system/dkms.js';
-import { ensureRegistered, installModule } from '../system/install-flow.js';
+import { ensureRegistered, installModule } from '../flows/install.js';
 import { identifyKernel } from '../system/kernel-identity.js';
-import { planRemoveFromTree } from '../system/module-install.js';
-import { buildModule, hostArch, kernelsOfTree, type ModuleVersionRef } from '../system/modules.js';
-import { PlanBuilder } from '../system/plan-helpers.js';
-import { scanRoot } from '../system/scan.js';
-import { withSession, type Session } from '../system/session.js';
-import { VerdictService } from '../system/verdicts.js';
+import { uninstallFromTrees, type Uninstalled } from '../flows/uninstall.js';
+import { buildModule, hostArch, type ModuleVersionRef } from '../system/module-build.js';
+import { withSession } from '../system/session.js';
+import { VerdictService } from '../system/verdict-service.js';
 
 export interface ModuleTarget {
   readonly module: string;
@@ -112,7 +109,7 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
 /** Takes M/V out of the shared trees (of one kernel's ABI, or all), leaving DKMS's builds. */
 export async function uninstall(ctx: Context, opts: ModuleTarget & KernelOption): Promise<ExitCode> {
   return withSession<ExitCode>(ctx, 'uninstall', async (session) => {
-    const removed = await uninstallFromTrees(ctx, session, opts);
+    const removed = (await uninstallFromTrees(ctx, session, opts)).map(uninstalledLine);
     if (removed.length === 0)
       ctx.out.note(`${opts.module}${opts.version !== undefined ? `/${opts.version}` : ''} is not installed`);
     for (const line of removed) ctx.out.line(line);
@@ -120,33 +117,8 @@ export async function uninstall(ctx: Context, opts: ModuleTarget & KernelOption)
   });
 }
 
-async function uninstallFromTrees(
-  ctx: Context,
-  session: Session,
-  opts: ModuleTarget & KernelOption,
-): Promise<string[]> {
-  const snap = await scanRoot(ctx.paths);
-  const onlyAbi =
-    opts.kernel === undefined ? undefined : snap.kernels.find((k) => k.kernel === opts.kernel)?.abi;
-  if (opts.kernel !== undefined && onlyAbi === undefined) return [];
-  const lines: string[] = [];
-  for (const tree of snap.trees) {
-    if (onlyAbi !== undefined && !sameAbi(tree.abi, onlyAbi)) continue;
-    for (const tm of tree.modules) {
-      if (tm.module !== opts.module || (opts.version !== undefined && tm.version !== opts.version)) continue;
-      const kernels = kernelsOfTree(snap, tree.abi);
-      const plan = new PlanBuilder(ctx.paths.root);
-      await planRemoveFromTree(ctx.paths, tree.abi, tm, plan, new Set(), kernels);
-      await session.apply({
-        description: `uninstall ${tm.module}/${tm.version} from kernel-abi-${tree.abi.flavour}-${tree.abi.abiver}`,
-        operations: plan.operations,
-        depmod: kernels,
-      });
-      for (const k of kernels) lines.push(`${tm.module}/${tm.version}, ${k}, ${tm.arch}: uninstalled`);
-    }
-  }
-  return lines;
-}
+const uninstalledLine = (u: Uninstalled): string =>
+  `${u.module}/${u.version}, ${u.kernel}, ${u.arch}: uninstalled`;
 
 export interface RemoveOptions extends ModuleTarget, KernelOption {
   readonly all?: boolean;
@@ -157,10 +129,9 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<ExitCod
   if (opts.all !== true && opts.kernel === undefined) throw new UsageError('remove needs --all or -k KVER');
   return withSession<ExitCode>(ctx, 'remove', async (session) => {
     // Our marks go first, so dkms sees nothing installed and runs no depmod of its own.
-    const lines = await uninstallFromTrees(ctx, session, {
-      ...mv,
-      ...(opts.all === true ? {} : { kernel: opts.kernel }),
-    });
+    const lines = (
+      await uninstallFromTrees(ctx, session, { ...mv, ...(opts.all === true ? {} : { kernel: opts.kernel }) })
+    ).map(uninstalledLine);
     for (const line of lines) ctx.out.line(line);
     const kernels = opts.all === true ? 'all' : [{ kernel: opts.kernel ?? '', arch: hostArch() }];
     const r = await dkmsRemove(ctx.paths, mv, kernels);

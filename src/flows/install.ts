@@ -3,10 +3,10 @@
 // tree for every kernel of that ABI the verdict accepts — one transaction, depmod last.
 import type { Usability } from '../core/status.js';
 import { UsageError } from '../core/errors.js';
-import type { Context } from './context.js';
-import { identifyKernel, type KernelIdentity } from './kernel-identity.js';
-import { planRegisterKernel } from './kernel-register.js';
-import { planInstall } from './module-install.js';
+import type { Context } from '../system/context.js';
+import { identifyKernel, type KernelIdentity } from '../system/kernel-identity.js';
+import { planRegisterKernel } from '../system/kernel-register.js';
+import { planInstall } from '../system/tree-plans.js';
 import {
   buildModule,
   builtFiles,
@@ -17,11 +17,11 @@ import {
   readModuleConf,
   treeFiles,
   type ModuleVersionRef,
-} from './modules.js';
-import { PlanBuilder } from './plan-helpers.js';
-import { scanRoot } from './scan.js';
-import type { Session } from './session.js';
-import type { UsabilityChecker } from './usability.js';
+} from '../system/module-build.js';
+import { PlanBuilder } from '../system/plan-helpers.js';
+import { scanRoot } from '../system/scan.js';
+import type { Session } from '../system/session.js';
+import type { UsabilityChecker } from '../system/usability.js';
 
 export type InstallOutcome =
   | {

@@ -16,7 +16,7 @@ import { readDkmsConf } from './dkms-conf.js';
 import { dkmsBuild, dkmsBuildDir, type BuildOutcome } from './dkms.js';
 import { findKernelHeaders } from './kernel-files.js';
 import { readKernelModuleFile } from './ko-file.js';
-import type { TreeFile } from './module-install.js';
+import type { TreeFile } from './tree-plans.js';
 
 /** A binary dkms built, with where dkms.conf says it goes. */
 export interface BuiltFile {

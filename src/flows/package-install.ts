@@ -14,16 +14,16 @@ import { parseRecord, RECORD_FORMAT, serializeRecord, type PackageRecord } from 
 import type { TreeModule } from '../core/snapshot.js';
 import { parseSymvers } from '../core/symvers.js';
 import { InputError } from '../core/errors.js';
-import type { Context } from './context.js';
-import { checkReferences, identifyKernel } from './kernel-identity.js';
-import { planRegisterKernel } from './kernel-register.js';
-import { planInstall, planLinkKernel, planRemoveFromTree, planUnmark } from './module-install.js';
-import { kernelsOfTree } from './modules.js';
-import { PlanBuilder } from './plan-helpers.js';
-import { readPayload, sha256, type Payload } from './package-payload.js';
-import { scanRoot } from './scan.js';
-import type { Session } from './session.js';
-import type { UsabilityChecker } from './usability.js';
+import type { Context } from '../system/context.js';
+import { checkReferences, identifyKernel } from '../system/kernel-identity.js';
+import { planRegisterKernel } from '../system/kernel-register.js';
+import { planInstall, planLinkKernel, planRemoveFromTree, planUnmark } from '../system/tree-plans.js';
+import { kernelsOfTree } from '../system/module-build.js';
+import { PlanBuilder } from '../system/plan-helpers.js';
+import { readPayload, sha256, type Payload } from '../system/package-payload.js';
+import { scanRoot } from '../system/scan.js';
+import type { Session } from '../system/session.js';
+import type { UsabilityChecker } from '../system/usability.js';
 
 export interface RejectedKernel {
   readonly kernel: string;

@@ -23,17 +23,17 @@ import {
   type TreeFacts,
   type VerifyFacts,
 } from '../core/verify.js';
-import type { Context } from './context.js';
-import { readKernelModuleFile } from './ko-file.js';
-import { planLinkKernel } from './module-install.js';
-import type { Paths } from './paths.js';
-import { PlanBuilder, linkTarget } from './plan-helpers.js';
-import { resolveInRoot } from './rootfs.js';
-import { scanRoot } from './scan.js';
-import type { Session } from './session.js';
-import { pendingJournals } from './txn.js';
-import type { UsabilityChecker } from './usability.js';
-import { VerdictService } from './verdicts.js';
+import type { Context } from '../system/context.js';
+import { readKernelModuleFile } from '../system/ko-file.js';
+import { planLinkKernel } from '../system/tree-plans.js';
+import type { Paths } from '../system/paths.js';
+import { PlanBuilder, linkTarget } from '../system/plan-helpers.js';
+import { resolveInRoot } from '../system/rootfs.js';
+import { scanRoot } from '../system/scan.js';
+import type { Session } from '../system/session.js';
+import { pendingJournals } from '../system/txn.js';
+import type { UsabilityChecker } from '../system/usability.js';
+import { VerdictService } from '../system/verdict-service.js';
 
 /** Reads the root and derives its findings (with fixes). Run it under the root's lock. */
 export async function diagnoseRoot(ctx: Context): Promise<Diagnosis[]> {

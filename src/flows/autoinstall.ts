@@ -10,16 +10,16 @@ import { buildOrder } from '../core/build-order.js';
 import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
 import type { Snapshot, TreeModule } from '../core/snapshot.js';
 import { readFile } from 'node:fs/promises';
-import type { Context } from './context.js';
-import { ensureRegistered, installModule } from './install-flow.js';
-import { listReferences, type KernelIdentity } from './kernel-identity.js';
-import { planRegisterKernel } from './kernel-register.js';
-import { planInstall, planLinkKernel, planUnmark } from './module-install.js';
-import { hostArch, kernelsOfTree, readModuleConf, type ModuleVersionRef } from './modules.js';
-import { PlanBuilder } from './plan-helpers.js';
-import { scanRoot } from './scan.js';
-import type { Session } from './session.js';
-import type { UsabilityChecker } from './usability.js';
+import type { Context } from '../system/context.js';
+import { ensureRegistered, installModule } from './install.js';
+import { listReferences, type KernelIdentity } from '../system/kernel-identity.js';
+import { planRegisterKernel } from '../system/kernel-register.js';
+import { planInstall, planLinkKernel, planUnmark } from '../system/tree-plans.js';
+import { hostArch, kernelsOfTree, readModuleConf, type ModuleVersionRef } from '../system/module-build.js';
+import { PlanBuilder } from '../system/plan-helpers.js';
+import { scanRoot } from '../system/scan.js';
+import type { Session } from '../system/session.js';
+import type { UsabilityChecker } from '../system/usability.js';
 
 export type ModuleAction =
   | { readonly kind: 'usable' }

@@ -22,15 +22,15 @@ import {
   type PackagedModuleFile,
 } from '../core/package-metadata.js';
 import type { TreeModule } from '../core/snapshot.js';
-import type { Context } from './context.js';
-import { buildDeb, type DebEntry } from './deb-build.js';
-import { findKernelSymvers } from './kernel-files.js';
-import { readKernelModuleFile } from './ko-file.js';
-import { kernelsOfTree } from './modules.js';
-import { sha256 } from './package-payload.js';
-import { scanRoot } from './scan.js';
-import { readSymversText } from './symvers-file.js';
-import type { UsabilityChecker } from './usability.js';
+import type { Context } from '../system/context.js';
+import { buildDeb, type DebEntry } from '../system/deb-build.js';
+import { findKernelSymvers } from '../system/kernel-files.js';
+import { readKernelModuleFile } from '../system/ko-file.js';
+import { kernelsOfTree } from '../system/module-build.js';
+import { sha256 } from '../system/package-payload.js';
+import { scanRoot } from '../system/scan.js';
+import { readSymversText } from '../system/symvers-file.js';
+import type { UsabilityChecker } from '../system/usability.js';
 
 export interface PackageInputs {
   readonly abi: AbiId;

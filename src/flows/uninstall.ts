@@ -1,0 +1,55 @@
+// uninstall (and the first half of remove): take a module out of the shared trees — of one
+// kernel's ABI, or of all — with DKMS's marks for the trees' kernels; DKMS keeps its builds.
+// One transaction per tree module, each followed by depmod of the tree's kernels.
+import { sameAbi } from '../core/abi-id.js';
+import type { Context } from '../system/context.js';
+import { kernelsOfTree } from '../system/module-build.js';
+import { PlanBuilder } from '../system/plan-helpers.js';
+import { scanRoot } from '../system/scan.js';
+import type { Session } from '../system/session.js';
+import { planRemoveFromTree } from '../system/tree-plans.js';
+
+export interface UninstallTarget {
+  readonly module: string;
+  /** Every version when absent. */
+  readonly version?: string;
+  /** Only the tree of this kernel's ABI when present (nothing when it is not registered). */
+  readonly kernel?: string;
+}
+
+/** A module version that left a tree, for one of the tree's kernels. */
+export interface Uninstalled {
+  readonly module: string;
+  readonly version: string;
+  readonly kernel: string;
+  readonly arch: string;
+}
+
+export async function uninstallFromTrees(
+  ctx: Context,
+  session: Session,
+  target: UninstallTarget,
+): Promise<Uninstalled[]> {
+  const snap = await scanRoot(ctx.paths);
+  const onlyAbi =
+    target.kernel === undefined ? undefined : snap.kernels.find((k) => k.kernel === target.kernel)?.abi;
+  if (target.kernel !== undefined && onlyAbi === undefined) return [];
+  const out: Uninstalled[] = [];
+  for (const tree of snap.trees) {
+    if (onlyAbi !== undefined && !sameAbi(tree.abi, onlyAbi)) continue;
+    for (const tm of tree.modules) {
+      if (tm.module !== target.module || (target.version !== undefined && tm.version !== target.version))
+        continue;
+      const kernels = kernelsOfTree(snap, tree.abi);
+      const plan = new PlanBuilder(ctx.paths.root);
+      await planRemoveFromTree(ctx.paths, tree.abi, tm, plan, new Set(), kernels);
+      await session.apply({
+        description: `uninstall ${tm.module}/${tm.version} from kernel-abi-${tree.abi.flavour}-${tree.abi.abiver}`,
+        operations: plan.operations,
+        depmod: kernels,
+      });
+      for (const k of kernels) out.push({ module: tm.module, version: tm.version, kernel: k, arch: tm.arch });
+    }
+  }
+  return out;
+}
