@@ -4,7 +4,8 @@
 import { UsageError, type ExitCode } from '../core/errors.js';
 import { compatJson, formatCompat } from '../core/verdict-report.js';
 import type { Context } from '../system/context.js';
-import { VerdictService, collectModuleFiles } from '../system/verdict-service.js';
+import { collectModuleFiles } from '../system/module-files.js';
+import { VerdictService } from '../system/verdict-service.js';
 
 export interface AbiCompatOptions {
   readonly modules: readonly string[];

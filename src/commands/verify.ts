@@ -7,7 +7,8 @@ import { formatFinding, isDamaged, publicFinding, type Diagnosis } from '../core
 import type { Context } from '../system/context.js';
 import { withLock } from '../system/lock.js';
 import { withSession } from '../system/session.js';
-import { applyFixes, diagnoseRoot } from '../flows/verify-repair.js';
+import { applyFixes } from '../flows/verify-repair.js';
+import { diagnoseRoot } from '../system/verify-facts.js';
 
 export interface VerifyOptions {
   readonly repair?: boolean;

@@ -1,29 +1,33 @@
-// What a module package's maintainer scripts ask of dkms-abi, inside a session:
-// install — archive the package's ABI reference if this machine has none that fits, register
-// every installed kernel of that ABI, then copy the modules into the tree for the kernels
-// whose verdict passes, depmod; remove — undo exactly what the install recorded, pruning a
-// tree that only the package used. Each step is a transaction that also updates the record,
-// so a crash between steps leaves a record that package-remove can still undo.
-import { lstat, readFile, readdir } from 'node:fs/promises';
+// package-install, inside a session: archive the package's ABI reference if this machine has
+// none that fits, register every installed kernel of that ABI, then copy the modules into
+// the tree for the kernels whose verdict passes, depmod. Each step is a transaction that
+// also updates the package's record (src/system/package-records.ts), so a crash between
+// steps leaves a record that package-remove (src/flows/package-remove.ts) can still undo.
 import path from 'node:path';
 import { abiTreeName, sameAbi, type AbiId } from '../core/abi-id.js';
-import { treeMetaDir } from '../core/layout.js';
-import type { Operation } from '../core/plan.js';
 import { chooseTargetAbi } from '../core/package-abi.js';
-import { parseRecord, RECORD_FORMAT, serializeRecord, type PackageRecord } from '../core/package-record.js';
-import type { TreeModule } from '../core/snapshot.js';
+import { RECORD_FORMAT, type PackageRecord } from '../core/package-record.js';
 import { parseSymvers } from '../core/symvers.js';
-import { InputError } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { checkReferences, identifyKernel } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
-import { planInstall, planLinkKernel, planRemoveFromTree, planUnmark } from '../system/tree-plans.js';
 import { kernelsOfTree } from '../system/module-build.js';
-import { PlanBuilder } from '../system/plan-helpers.js';
 import { readPayload, sha256, type Payload } from '../system/package-payload.js';
+import {
+  createdDirs,
+  innerPath,
+  readAllRecords,
+  readRecord,
+  recordedModule,
+  sameFiles,
+  writeRecord,
+} from '../system/package-records.js';
+import { PlanBuilder, exists } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
+import { planInstall, planLinkKernel } from '../system/tree-plans.js';
 import type { UsabilityChecker } from '../system/usability.js';
+import { removeRecorded } from './package-remove.js';
 
 export interface RejectedKernel {
   readonly kernel: string;
@@ -43,47 +47,6 @@ export type PackageInstallOutcome =
   | { readonly kind: 'unusable'; readonly abi: AbiId; readonly rejected: readonly RejectedKernel[] }
   /** Something else occupies the module's place in the tree: nothing changed. */
   | { readonly kind: 'conflict'; readonly abi: AbiId; readonly message: string };
-
-export function recordsDir(ctx: Context): string {
-  return path.join(ctx.paths.stateDir, 'packages');
-}
-
-export function recordFile(ctx: Context, name: string): string {
-  return path.join(recordsDir(ctx), `${name}.json`);
-}
-
-export async function readRecord(ctx: Context, name: string): Promise<PackageRecord | undefined> {
-  const file = recordFile(ctx, name);
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const r = parseRecord(text);
-  if (typeof r === 'string') throw new InputError(file, r);
-  return r;
-}
-
-export async function readAllRecords(ctx: Context): Promise<PackageRecord[]> {
-  const out: PackageRecord[] = [];
-  for (const n of (await readdir(recordsDir(ctx)).catch(() => [] as string[])).sort()) {
-    if (!n.endsWith('.json')) continue;
-    const r = await readRecord(ctx, n.slice(0, -'.json'.length));
-    if (r !== undefined) out.push(r);
-  }
-  return out;
-}
-
-const inner = (ctx: Context, host: string) => `/${path.relative(ctx.paths.root, host)}`;
-
-function createdDirs(ctx: Context, ops: readonly Operation[]): string[] {
-  return ops.filter((o) => o.op === 'mkdir').map((o) => inner(ctx, o.path));
-}
-
-async function writeRecord(ctx: Context, plan: PlanBuilder, r: PackageRecord): Promise<void> {
-  await plan.add({ op: 'write', path: recordFile(ctx, r.package), data: Buffer.from(serializeRecord(r)) });
-}
-
-async function exists(p: string): Promise<boolean> {
-  return (await lstat(p).catch(() => undefined)) !== undefined;
-}
 
 export async function installPayload(
   ctx: Context,
@@ -129,7 +92,10 @@ export async function installPayload(
   if (target.kind === 'archive') {
     const file = paths.abiReference(abi.flavour, abi.abiver);
     await first.add({ op: 'write', path: file, data: Buffer.from(payload.reference) });
-    record = { ...record, archivedReference: { path: inner(ctx, file), sha256: sha256(payload.reference) } };
+    record = {
+      ...record,
+      archivedReference: { path: innerPath(ctx, file), sha256: sha256(payload.reference) },
+    };
   }
   await first.ensureDir(tree);
   record = { ...record, createdDirs: createdDirs(ctx, first.operations) };
@@ -224,21 +190,6 @@ async function stillInstalled(ctx: Context, r: PackageRecord, payload: Payload):
   return (await recordedModule(ctx, r)) !== undefined;
 }
 
-/** The tree module a record installed, when it is still there unchanged. */
-async function recordedModule(ctx: Context, r: PackageRecord): Promise<TreeModule | undefined> {
-  const snap = await scanRoot(ctx.paths);
-  return snap.trees
-    .find((t) => sameAbi(t.abi, r.abi))
-    ?.modules.find(
-      (t) =>
-        t.module === r.module &&
-        t.version === r.version &&
-        t.arch === r.arch &&
-        t.builtFor === r.builtFor &&
-        sameFiles(t.files, r.files),
-    );
-}
-
 /** An install that is still in place: register kernels that came since, link those that accept it. */
 async function reconfirm(
   ctx: Context,
@@ -330,155 +281,6 @@ async function registerKernels(
     depmod: [],
   });
   return { record: next };
-}
-
-export interface PackageRemoval {
-  /** Kernels from whose tree the modules went. */
-  readonly kernels: readonly string[];
-  readonly unregistered: readonly string[];
-  readonly prunedTree: boolean;
-  readonly removedReference: boolean;
-}
-
-/** Undoes what a record says an install did, as far as it is still there and still ours. */
-export async function removeRecorded(
-  ctx: Context,
-  session: Session,
-  record: PackageRecord,
-): Promise<PackageRemoval> {
-  const { paths } = ctx;
-  const snap = await scanRoot(paths);
-  const abi = record.abi;
-  const tree = paths.abiTree(abi.flavour, abi.abiver);
-  const modules = snap.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? [];
-  const ours = await recordedModule(ctx, record);
-  const others = modules.filter(
-    (t) => !(t.module === ours?.module && t.version === ours.version && t.arch === ours.arch),
-  );
-  const treeKernels = kernelsOfTree(snap, abi);
-  // Kernels we linked go again when the tree holds nothing else for them.
-  const unregister =
-    others.length === 0 ? record.registeredKernels.filter((k) => treeKernels.includes(k)) : [];
-  const staying = treeKernels.filter((k) => !unregister.includes(k));
-  const prune =
-    record.createdTree &&
-    (await exists(tree)) &&
-    others.length === 0 &&
-    staying.length === 0 &&
-    (await onlyOurs(tree, ours));
-
-  const plan = new PlanBuilder(paths.root);
-  if (ours !== undefined) {
-    if (prune) for (const k of treeKernels) await planUnmark(paths, ours, k, plan);
-    else await planRemoveFromTree(paths, abi, ours, plan, new Set(), treeKernels);
-  }
-  for (const k of unregister) await plan.add({ op: 'remove', path: paths.extraLink(k) });
-  if (prune) await plan.add({ op: 'remove', path: tree });
-
-  // The reference goes with the last kernel of its ABI, when this package archived it.
-  const removedReference = staying.length === 0 ? await planRemoveReference(ctx, record, plan) : false;
-  await plan.add({ op: 'remove', path: recordFile(ctx, record.package) });
-  await planRemoveEmptyDirs(ctx, [...record.createdDirs, inner(ctx, recordsDir(ctx))], plan);
-  if (others.length > 0) await planHandOver(ctx, record, unregister, removedReference, plan);
-  await session.apply({
-    description: `${record.package}: remove ${record.module}/${record.version} from ${abiTreeName(abi)}`,
-    operations: plan.operations,
-    // Registering kernels ran no depmod; only the module leaving changes their indexes.
-    depmod: ours === undefined ? [] : treeKernels,
-  });
-  return { kernels: treeKernels, unregistered: unregister, prunedTree: prune, removedReference };
-}
-
-/**
- * Modules of other packages stay in the tree: the kernels, reference and directories this
- * package created now serve them, so the next of them in the tree inherits the duty to undo.
- */
-async function planHandOver(
-  ctx: Context,
-  record: PackageRecord,
-  unregistered: readonly string[],
-  removedReference: boolean,
-  plan: PlanBuilder,
-): Promise<void> {
-  const heirs = (await readAllRecords(ctx)).filter(
-    (r) => r.package !== record.package && sameAbi(r.abi, record.abi),
-  );
-  const [heir] = heirs;
-  if (heir === undefined) return; // the others came without a package: they keep what serves them
-  const removed = new Set(plan.operations.filter((o) => o.op === 'remove').map((o) => o.path));
-  const gone = (p: string) => [...removed].some((r) => p === r || p.startsWith(`${r}/`));
-  const next: PackageRecord = {
-    ...heir,
-    registeredKernels: [
-      ...heir.registeredKernels,
-      ...record.registeredKernels.filter(
-        (k) => !unregistered.includes(k) && !heir.registeredKernels.includes(k),
-      ),
-    ],
-    archivedReference: heir.archivedReference ?? (removedReference ? null : record.archivedReference),
-    createdTree: heir.createdTree || record.createdTree,
-    createdDirs: [
-      ...record.createdDirs.filter((d) => !gone(ctx.paths.host(d)) && !heir.createdDirs.includes(d)),
-      ...heir.createdDirs,
-    ],
-  };
-  await writeRecord(ctx, plan, next);
-}
-
-function sameFiles(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && [...a].sort().every((f, i) => f === [...b].sort()[i]);
-}
-
-/** The tree holds nothing but the module's files, its metadata and empty directories. */
-async function onlyOurs(tree: string, tm: TreeModule | undefined): Promise<boolean> {
-  const mine = new Set(tm?.files ?? []);
-  const meta = tm === undefined ? undefined : `${treeMetaDir(tm.module, tm.version)}/`;
-  const walk = async (rel: string): Promise<boolean> => {
-    for (const name of await readdir(path.join(tree, rel)).catch(() => [] as string[])) {
-      const r = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(path.join(tree, r));
-      if (st.isDirectory()) {
-        if (!(await walk(r))) return false;
-      } else if (!mine.has(r) && (meta === undefined || !r.startsWith(meta))) return false;
-    }
-    return true;
-  };
-  return walk('');
-}
-
-/** The archived reference goes when it is still ours (unchanged) and no other package or kernel uses it. */
-async function planRemoveReference(ctx: Context, record: PackageRecord, plan: PlanBuilder): Promise<boolean> {
-  const ref = record.archivedReference;
-  if (ref === null) return false;
-  const file = ctx.paths.host(ref.path);
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined || sha256(text) !== ref.sha256) return false;
-  const others = (await readAllRecords(ctx)).filter(
-    (r) => r.package !== record.package && sameAbi(r.abi, record.abi),
-  );
-  if (others.length > 0) return false;
-  await plan.add({ op: 'remove', path: file });
-  return true;
-}
-
-/**
- * Directories the install created go when nothing but what this plan removes is left in
- * them (deepest first, so a parent sees its emptied children go too).
- */
-async function planRemoveEmptyDirs(ctx: Context, dirs: readonly string[], plan: PlanBuilder): Promise<void> {
-  const removed = new Set(plan.operations.filter((o) => o.op === 'remove').map((o) => o.path));
-  const gone = (p: string) => [...removed].some((r) => p === r || p.startsWith(`${r}/`));
-  const hosts = [...new Set(dirs.map((d) => ctx.paths.host(d)))].sort((a, b) => b.length - a.length);
-  for (const d of hosts) {
-    if (gone(d)) continue;
-    const st = await lstat(d).catch(() => undefined);
-    if (st?.isDirectory() !== true) continue;
-    const entries = await readdir(d);
-    if (entries.every((n) => gone(path.join(d, n)))) {
-      await plan.add({ op: 'remove', path: d });
-      removed.add(d);
-    }
-  }
 }
 
 /**

@@ -9,8 +9,7 @@
 // - usability() serves status and other read-only scans: kernel links and tree contents are
 //   read once per service. filesUsable()/checkFiles() serve install flows, which change trees
 //   between calls: they re-read the kernel's link and tree every time.
-import { readFileSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import type { KernelModuleInfo } from '../core/ko.js';
@@ -27,6 +26,7 @@ import type * as KoFile from './ko-file.js';
 import type { Paths } from './paths.js';
 import { readExtra, scanTreeModules } from './scan.js';
 import type { UsabilityChecker } from './usability.js';
+import { VERDICT_LOGIC_VERSION, readCache, writeCache, type CacheFile } from './verdict-cache.js';
 import type * as Target from './verdict-target.js';
 import type { TargetResult, TargetSources, VerdictTargetOptions } from './verdict-target.js';
 
@@ -68,9 +68,6 @@ function machinery(): Promise<Machinery> {
   return machineryLoad;
 }
 
-/** Bumped when the verdict logic changes what it answers: old cache entries then never match. */
-const VERDICT_LOGIC_VERSION = 1;
-const CACHE_FORMAT = 1;
 /** Module files read at once: reading is I/O-bound; 16 keeps two CPUs busy on a cold cache. */
 const READ_CONCURRENCY = 16;
 
@@ -101,13 +98,6 @@ interface TreeScan {
   readonly stamp: string;
   /** Host path → "path:size:mtime" of every module file. */
   readonly fileStamps: ReadonlyMap<string, string>;
-}
-
-interface CacheFile {
-  kernelStamp: string;
-  treeStamp: string;
-  verdicts: Record<string, Usability>;
-  dirty: boolean;
 }
 
 const tmKey = (m: Pick<TreeModule, 'module' | 'version' | 'arch'>): string =>
@@ -222,11 +212,7 @@ export class VerdictService implements UsabilityChecker {
     for (const [kernel, pending] of this.caches) {
       const c = await pending;
       if (c === undefined || !c.dirty) continue;
-      const { dirty: _dirty, ...content } = c;
-      await writeAtomically(
-        this.cacheFile(kernel),
-        `${JSON.stringify({ format: CACHE_FORMAT, ...content })}\n`,
-      );
+      await writeCache(this.cacheFile(kernel), c);
       c.dirty = false;
     }
   }
@@ -475,101 +461,4 @@ async function scanTree(dir: string): Promise<TreeScan> {
     parts.push('\n');
   }
   return { dir, modules, stamp: parts.join(''), fileStamps };
-}
-
-function readCache(file: string): CacheFile | undefined {
-  let text: string;
-  try {
-    // Synchronous: one small file per kernel, read by every status.
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    const v = JSON.parse(text) as Partial<CacheFile> & { format?: unknown };
-    if (
-      v.format !== CACHE_FORMAT ||
-      typeof v.kernelStamp !== 'string' ||
-      typeof v.treeStamp !== 'string' ||
-      typeof v.verdicts !== 'object' ||
-      v.verdicts === null
-    )
-      return undefined;
-    return { kernelStamp: v.kernelStamp, treeStamp: v.treeStamp, verdicts: v.verdicts, dirty: false };
-  } catch {
-    // A torn or foreign file is only a cache miss.
-    return undefined;
-  }
-}
-
-const UNWRITABLE = new Set(['EACCES', 'EROFS', 'EPERM', 'ENOSPC', 'EDQUOT']);
-
-/** tmp + rename in the same directory; a state directory we may not write is not an error. */
-async function writeAtomically(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    // A recursive mkdir on a read-only file system reports ENOENT, not EROFS.
-    if (!UNWRITABLE.has(code) && code !== 'ENOENT') throw err;
-  }
-}
-
-/**
- * Module files named by the user: files as they are, directories walked for .ko[.gz|.xz|.zst]
- * (skipping build/ and source/ like depmod, following other links such as extra/ once each).
- * Sorted within each directory; an argument that holds no module is an InputError.
- */
-export async function collectModuleFiles(args: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  const seenDirs = new Set<string>();
-  // Synchronous reads inside, like scan.ts: a kernel's tree is ~300 directories and 4,000
-  // files, and a thread-pool round trip per directory cost more than the reads themselves.
-  const walk = (dir: string): void => {
-    const real = realpathSync(dir);
-    if (seenDirs.has(real)) return;
-    seenDirs.add(real);
-    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    );
-    for (const e of entries) {
-      if (e.name === 'build' || e.name === 'source') continue;
-      const p = path.join(dir, e.name);
-      // Only links need a stat to tell what they lead to.
-      const st = e.isSymbolicLink() ? statOrUndefined(p) : e;
-      if (st === undefined) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile() && MODULE_FILE.test(e.name)) out.push(p);
-    }
-  };
-  for (const arg of args) {
-    const st = await stat(arg).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
-        throw new InputError(arg, 'no such file or directory');
-      throw new EnvironmentError(`cannot read ${arg}: ${err.code ?? String(err)}`);
-    });
-    if (st.isDirectory()) {
-      const before = out.length;
-      walk(arg);
-      if (out.length === before)
-        throw new InputError(arg, 'no kernel modules (.ko, .ko.gz, .ko.xz, .ko.zst) in this directory');
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-const MODULE_FILE = /\.ko(?:\.(?:gz|xz|zst))?$/;
-
-function statOrUndefined(p: string): Stats | undefined {
-  try {
-    return statSync(p);
-  } catch {
-    return undefined;
-  }
 }
