@@ -4,7 +4,7 @@
 // file and, when the text is given, the line.
 import { InputError } from './errors.js';
 import { keyId, scanIniText, type IniTextScan } from './ini-text.js';
-import { validateAbiver, validatePathComponent } from './release.js';
+import { validateAbiver, validatePathComponent, type FlavourPattern } from './release.js';
 
 /** Paths as seen inside the root (absolute, e.g. "/lib/modules"); defaults in src/system/paths.ts. */
 export interface PathOverrides {
@@ -16,17 +16,6 @@ export interface PathOverrides {
 }
 
 export type ReusePolicy = 'module' | 'tree';
-
-export interface FlavourPattern {
-  /** Regular expression matched against the whole kernel release. */
-  readonly pattern: RegExp;
-  /** Capture group (1-based) holding the flavour. */
-  readonly group: number;
-  /** Where the pattern was defined, for messages. */
-  readonly source: string;
-  /** Its [flavour] key ("pattern.10"), so that a later file can replace or remove it. */
-  readonly key?: string;
-}
 
 export interface KernelOverride {
   readonly flavour?: string;

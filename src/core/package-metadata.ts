@@ -2,6 +2,7 @@
 // each module needs from a kernel (its __versions CRCs and vermagic), so a machine without
 // headers — or a person — can see what the package requires. Read back by package-install,
 // which trusts nothing in it it has not validated.
+import { isModuleFile } from './ko-name.js';
 import { isSafeRelative } from './layout.js';
 import { isPackageName } from './deb-names.js';
 import { parseAbiSpec, type AbiId } from './abi-id.js';
@@ -113,12 +114,7 @@ function parseFile(f: unknown): PackagedModuleFile | string {
   if (typeof f !== 'object' || f === null) return 'not an object';
   const o = f as Record<string, unknown>;
   const p = o['path'];
-  if (
-    typeof p !== 'string' ||
-    !isSafeRelative(p) ||
-    !p.startsWith('dkms/') ||
-    !/\.ko(\.(gz|xz|zst))?$/.test(p)
-  )
+  if (typeof p !== 'string' || !isSafeRelative(p) || !p.startsWith('dkms/') || !isModuleFile(p))
     return `"path" must be a module file under dkms/ in the tree`;
   if (typeof o['name'] !== 'string' || typeof o['vermagic'] !== 'string')
     return 'missing "name" or "vermagic"';

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { FlavourPattern } from './config.js';
+import type { FlavourPattern } from './release.js';
 import {
   FALLBACK_FLAVOUR,
   parseKernelRelease,

@@ -5,7 +5,17 @@
 // below; anything else gets a stated fallback, never an error: which ABI a kernel joins is
 // decided from its Module.symvers, the flavour only groups the candidates.
 
-import type { FlavourPattern } from './config.js';
+/** A configured rule that names a release's flavour ([flavour] in the config). */
+export interface FlavourPattern {
+  /** Regular expression matched against the whole kernel release. */
+  readonly pattern: RegExp;
+  /** Capture group (1-based) holding the flavour. */
+  readonly group: number;
+  /** Where the pattern was defined, for messages. */
+  readonly source: string;
+  /** Its [flavour] key ("pattern.10"), so that a later file can replace or remove it. */
+  readonly key?: string;
+}
 
 export type Distro = 'debian' | 'ubuntu' | 'mandriva' | 'rhel' | 'suse' | 'unknown';
 

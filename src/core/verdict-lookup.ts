@@ -3,14 +3,8 @@
 // files being checked together). vmlinux is always loaded and cannot be replaced; a present
 // module replaces the in-tree module of the same name (depmod prefers one file per name,
 // and dkms-abi's trees are meant to win), so that in-tree module's exports are gone.
+import { moduleNameOf } from './ko-name.js';
 import type { ExportedBy, SymbolLookup } from './verdict.js';
-
-/** The kernel's name for a module path: "fs/jbd2/jbd2" → "jbd2", ".../abi-provider.ko" → "abi_provider". */
-export function moduleNameOf(modulePath: string): string {
-  const base = modulePath.slice(modulePath.lastIndexOf('/') + 1);
-  const m = /^(.*?)\.ko(?:\.(?:gz|xz|zst))?$/.exec(base);
-  return (m?.[1] ?? base).replaceAll('-', '_');
-}
 
 /** A module that will be present: its name and its exports. */
 export interface PresentModule {

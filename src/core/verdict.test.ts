@@ -16,7 +16,8 @@ import {
   type VerdictTarget,
 } from './verdict.js';
 import { loaderRules, loaderVersionOf, parseKernelConfig, type LoaderRules } from './verdict-loader.js';
-import { layeredLookup, moduleNameOf } from './verdict-lookup.js';
+import { moduleNameOf } from './ko-name.js';
+import { layeredLookup } from './verdict-lookup.js';
 import { checkModuleSet, type SetMember } from './verdict-set.js';
 
 const K = '6.1.0-47-amd64';

@@ -20,7 +20,7 @@ import type { KernelModuleInfo } from './ko.js';
 import type { Usability } from './status.js';
 import { formatCrc } from './symvers.js';
 import { isGplCompatible, type LoaderRules } from './verdict-loader.js';
-import { moduleNameOf } from './verdict-lookup.js';
+import { moduleNameOf } from './ko-name.js';
 
 export type VerdictProblemKind =
   | 'signature'

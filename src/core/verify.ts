@@ -4,6 +4,7 @@
 // whether it is damage (exit 1) or a notice, and, when --repair can fix it safely, how:
 // a Fix is data the edge (src/flows/verify-repair.ts) turns into a transaction. Nothing
 // here deletes a module file: trees can hold files of other packages.
+import { moduleFileStem } from './ko-name.js';
 import { abiTreeName, parseAbiTreeName, sameAbi } from './abi-id.js';
 import { InputError } from './errors.js';
 import { parseManifest, type TreeManifest } from './layout.js';
@@ -297,7 +298,9 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
     const unindexed =
       k.modulesDepMtimeMs === undefined
         ? []
-        : tree.modules.flatMap((tm) => tm.files).filter((f) => present.has(f) && !indexed.has(moduleName(f)));
+        : tree.modules
+            .flatMap((tm) => tm.files)
+            .filter((f) => present.has(f) && !indexed.has(moduleFileStem(f)));
     if (stale.length > 0 || gone.length > 0 || unindexed.length > 0) {
       const why: string[] = [];
       if (k.modulesDepMtimeMs === undefined) why.push('there is no modules.dep');
@@ -317,13 +320,6 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
     }
   }
   return out;
-}
-
-/** "dkms/misc/hello_abi.ko.xz" → "hello_abi": the name depmod indexes a module file by. */
-export function moduleName(file: string): string {
-  const base = file.slice(file.lastIndexOf('/') + 1);
-  const i = base.indexOf('.ko');
-  return i === -1 ? base : base.slice(0, i);
 }
 
 function treeFindings(ctx: Context, t: TreeFacts): Diagnosis[] {

@@ -11,6 +11,8 @@ import { debFileName, debianArch, debianVersion, modulePackageName, payloadDir }
 import { maintainerScripts } from '../core/deb-scripts.js';
 import { EnvironmentError, UsageError } from '../core/errors.js';
 import { formatModVersionCrc } from '../core/ko.js';
+import { moduleFileStem, moduleNameOf } from '../core/ko-name.js';
+import { normalizeName } from '../core/verdict.js';
 import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
 import {
   METADATA_FILE,
@@ -80,7 +82,7 @@ export async function collectInputs(
     const info = await readKernelModuleFile(f);
     for (const dep of info.modinfo.depends) {
       const provider = modules.find(
-        (o) => o !== tm && o.files.some((rel) => sameModuleName(baseName(rel), dep)),
+        (o) => o !== tm && o.files.some((rel) => moduleNameOf(rel) === normalizeName(dep)),
       );
       const name = provider === undefined ? undefined : modulePackageName(provider.module, abi);
       if (typeof name === 'string' && !dependsOn.includes(name)) dependsOn.push(name);
@@ -98,18 +100,6 @@ export async function collectInputs(
     dependsOn,
     ...(license !== undefined ? { sourceLicense: license } : {}),
   };
-}
-
-/** "dkms/misc/hello_abi.ko.xz" → "hello_abi". */
-function baseName(rel: string): string {
-  const b = rel.split('/').pop() ?? rel;
-  const i = b.indexOf('.ko');
-  return i === -1 ? b : b.slice(0, i);
-}
-
-/** The kernel treats "-" and "_" in module names alike. */
-function sameModuleName(a: string, b: string): boolean {
-  return a.replaceAll('-', '_') === b.replaceAll('-', '_');
 }
 
 /** The archived reference of the ABI, else the Module.symvers of the kernel the build was made for. */
@@ -204,7 +194,7 @@ export async function buildModulePackage(inputs: PackageInputs, opts: PackageOpt
     if (info.modinfo.license !== undefined) licenses.push(info.modinfo.license);
     files.push({
       path: rel,
-      name: info.modinfo.name ?? baseName(rel),
+      name: info.modinfo.name ?? moduleFileStem(rel),
       vermagic: info.modinfo.vermagic ?? '',
       license: info.modinfo.license ?? null,
       depends: info.modinfo.depends,

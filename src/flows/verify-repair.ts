@@ -6,6 +6,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAbiTreeName, sameAbi } from '../core/abi-id.js';
 import { symversLinesFor } from '../core/ko.js';
+import { withoutModuleSuffix } from '../core/ko-name.js';
 import { SAVED_SYMVERS_FILE, TREE_META_DIR } from '../core/layout.js';
 import type { Operation } from '../core/plan.js';
 import type { Snapshot, TreeModule } from '../core/snapshot.js';
@@ -139,7 +140,7 @@ async function planFix(paths: Paths, snapshot: Snapshot, f: Fix): Promise<Operat
       const lines: string[] = [];
       for (const rel of tm.files) {
         const info = await readKernelModuleFile(path.join(dir, rel));
-        lines.push(...symversLinesFor(info, withoutSuffix(rel)));
+        lines.push(...symversLinesFor(info, withoutModuleSuffix(rel)));
       }
       const data = Buffer.from(lines.length === 0 ? '' : `${lines.join('\n')}\n`);
       await plan.add({
@@ -171,14 +172,6 @@ function treeModule(
     ?.modules.find(
       (m) => m.module === f.module && m.version === f.version && (f.arch === undefined || m.arch === f.arch),
     );
-}
-
-/** "dkms/misc/hello_abi.ko.xz" → "dkms/misc/hello_abi": the module path Module.symvers names. */
-function withoutSuffix(rel: string): string {
-  const slash = rel.lastIndexOf('/');
-  const base = rel.slice(slash + 1);
-  const i = base.indexOf('.ko');
-  return rel.slice(0, slash + 1) + (i === -1 ? base : base.slice(0, i));
 }
 
 async function holdsOnlyDirectories(dir: string): Promise<boolean> {

@@ -18,6 +18,7 @@
 //   test/integration/dkms-examples.test.ts.
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { isModuleFile } from '../core/ko-name.js';
 import {
   classifyAdd,
   classifyBuild,
@@ -218,7 +219,7 @@ async function builtModules(base: string): Promise<string[]> {
   const dir = path.join(base, 'module');
   try {
     return (await readdir(dir))
-      .filter((f) => /\.ko(\.(xz|gz|zst))?$/.test(f))
+      .filter(isModuleFile)
       .sort()
       .map((f) => path.join(dir, f));
   } catch {

@@ -9,6 +9,7 @@ import type { DkmsConf } from '../core/dkms-conf.js';
 import { headersPackageHint } from '../core/dkms-argv.js';
 import { EnvironmentError, InputError, UsageError } from '../core/errors.js';
 import { symversLinesFor } from '../core/ko.js';
+import { isModuleFileOf } from '../core/ko-name.js';
 import { SAVED_SYMVERS_FILE, TREE_META_DIR, treeModulePath } from '../core/layout.js';
 import type { Snapshot, TreeModule } from '../core/snapshot.js';
 import type { Context } from './context.js';
@@ -115,7 +116,7 @@ export async function builtFiles(
   const dir = path.join(dkmsBuildDir(ctx.paths, { ...mv, kernel, arch }), 'module');
   const names = await readdir(dir).catch(() => [] as string[]);
   return conf.modules.map((m) => {
-    const file = names.find((n) => n === `${m.destName}.ko` || n.startsWith(`${m.destName}.ko.`));
+    const file = names.find((n) => isModuleFileOf(n, m.destName));
     if (file === undefined) {
       throw new InputError(
         path.join(dir, `${m.destName}.ko`),

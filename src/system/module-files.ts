@@ -3,6 +3,7 @@ import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
+import { isModuleFile } from '../core/ko-name.js';
 
 /**
  * Module files named by the user: files as they are, directories walked for .ko[.gz|.xz|.zst]
@@ -28,7 +29,7 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
       const st = e.isSymbolicLink() ? statOrUndefined(p) : e;
       if (st === undefined) continue;
       if (st.isDirectory()) walk(p);
-      else if (st.isFile() && MODULE_FILE.test(e.name)) out.push(p);
+      else if (st.isFile() && isModuleFile(e.name)) out.push(p);
     }
   };
   for (const arg of args) {
@@ -48,8 +49,6 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
   }
   return out;
 }
-
-const MODULE_FILE = /\.ko(?:\.(?:gz|xz|zst))?$/;
 
 function statOrUndefined(p: string): Stats | undefined {
   try {

@@ -13,6 +13,7 @@ import {
   treeMetaDir,
 } from '../core/layout.js';
 import { EnvironmentError } from '../core/errors.js';
+import { isModuleFileOf, moduleFileStem } from '../core/ko-name.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Paths } from './paths.js';
 import { linkTarget, type PlanBuilder } from './plan-helpers.js';
@@ -98,13 +99,6 @@ export async function planLinkKernel(
   for (const rel of req.files) await planUpdatesLink(paths, kernel, rel, plan);
 }
 
-/** "dkms/misc/hello_abi.ko.xz" → "hello_abi". */
-function moduleBaseName(rel: string): string {
-  const base = rel.split('/').pop() ?? rel;
-  const i = base.indexOf('.ko');
-  return i === -1 ? base : base.slice(0, i);
-}
-
 /** DKMS's "installed" for a kernel: <m>/kernel-<k>-<a> -> <v>/<k>/<a>, a real directory. */
 async function planMarkInstalled(
   paths: Paths,
@@ -141,11 +135,11 @@ async function planMarkInstalled(
 async function planUpdatesLink(paths: Paths, kernel: string, rel: string, plan: PlanBuilder): Promise<void> {
   const dir = path.join(paths.kernelDir(kernel), 'updates', 'dkms');
   const base = rel.split('/').pop() ?? rel;
-  const destName = moduleBaseName(rel);
+  const destName = moduleFileStem(rel);
   const target = `../../extra/${rel}`;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const other = path.join(dir, name);
-    if (name !== base && (name === `${destName}.ko` || name.startsWith(`${destName}.ko.`))) {
+    if (name !== base && isModuleFileOf(name, destName)) {
       await plan.add({ op: 'remove', path: other });
     }
   }

@@ -13,6 +13,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import type { KernelModuleInfo } from '../core/ko.js';
+import { moduleNameOf } from '../core/ko-name.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
 import type * as Verdict from '../core/verdict.js';
@@ -34,7 +35,6 @@ import type { TargetResult, TargetSources, VerdictTargetOptions } from './verdic
 interface Machinery {
   readonly summarize: typeof Verdict.summarize;
   readonly layeredLookup: typeof VerdictLookup.layeredLookup;
-  readonly moduleNameOf: typeof VerdictLookup.moduleNameOf;
   readonly checkModuleSet: typeof VerdictSet.checkModuleSet;
   readonly presentModuleOf: typeof VerdictSet.presentModuleOf;
   readonly readKernelModuleFile: typeof KoFile.readKernelModuleFile;
@@ -58,7 +58,6 @@ function machinery(): Promise<Machinery> {
   ]).then(([verdict, lookup, set, koFile, target]) => ({
     summarize: verdict.summarize,
     layeredLookup: lookup.layeredLookup,
-    moduleNameOf: lookup.moduleNameOf,
     checkModuleSet: set.checkModuleSet,
     presentModuleOf: set.presentModuleOf,
     readKernelModuleFile: koFile.readKernelModuleFile,
@@ -136,7 +135,7 @@ export class VerdictService implements UsabilityChecker {
     const st = await this.kernelState(kernel, true);
     if (st.treeDir === undefined) return base;
     const scan = await this.treeScan(st.treeDir, true);
-    const { moduleNameOf, presentModuleOf, layeredLookup, TREE_PROVIDER } = await machinery();
+    const { presentModuleOf, layeredLookup, TREE_PROVIDER } = await machinery();
     const present: PresentModule[] = [];
     for (const tm of scan.modules) {
       for (const f of tm.files) {
@@ -297,7 +296,7 @@ export class VerdictService implements UsabilityChecker {
       return new Map(Object.entries(cache.verdicts));
     }
     const out = new Map<string, Usability>();
-    const { moduleNameOf, checkModuleSet, summarize } = await machinery();
+    const { checkModuleSet, summarize } = await machinery();
     const base = await this.base(kernel, {});
     if (!base.ok) {
       // Not cached: nothing to gain, and the files may appear.
@@ -398,7 +397,7 @@ function firstUnusable(m: Machinery, results: readonly FileVerdict[]): Usability
 
 /** Reads module files, several at a time; members keep the order of `hostPaths`. */
 export async function readMembers(hostPaths: readonly string[]): Promise<SetMember[]> {
-  const { readKernelModuleFile, moduleNameOf } = await machinery();
+  const { readKernelModuleFile } = await machinery();
   const out = new Array<SetMember | undefined>(hostPaths.length);
   await forEachLimit(
     hostPaths.map((p, i) => ({ p, i })),

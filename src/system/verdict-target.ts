@@ -15,7 +15,8 @@ import {
   parseKernelConfig,
   targetConfigFacts,
 } from '../core/verdict-loader.js';
-import { layeredLookup, moduleNameOf, type PresentModule } from '../core/verdict-lookup.js';
+import { moduleNameOf } from '../core/ko-name.js';
+import { layeredLookup, type PresentModule } from '../core/verdict-lookup.js';
 import { vermagicFromConfig, vermagicRelease } from '../core/vermagic.js';
 import { findKernelConfig, findKernelSymvers, symversCandidates } from './kernel-files.js';
 import { readKernelModuleFile } from './ko-file.js';

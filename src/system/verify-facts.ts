@@ -4,12 +4,12 @@
 import { lstat, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { abiTreeName, parseAbiTreeName, sameAbi } from '../core/abi-id.js';
+import { moduleFileStem } from '../core/ko-name.js';
 import { MANIFEST_FILE, SAVED_SYMVERS_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
 import type { Snapshot, TreeModule } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
 import {
   diagnose,
-  moduleName,
   type DanglingDkmsLink,
   type Diagnosis,
   type KernelFacts,
@@ -145,7 +145,7 @@ async function depEntries(
     const entry = line.slice(0, colon);
     const inner = entry.startsWith('/') ? entry : `${kernelInner}/${entry}`;
     if (!inner.startsWith(`${kernelInner}/extra/`) && !inner.startsWith(`${kernelInner}/updates/`)) continue;
-    indexed.push(moduleName(entry));
+    indexed.push(moduleFileStem(entry));
     const host = await resolveInRoot(paths.root, inner).catch(() => undefined);
     if (host === undefined || (await stat(host).catch(() => undefined)) === undefined) gone.push(entry);
   }
