@@ -2,7 +2,13 @@
 // running one), reusing same-ABI binaries before compiling anything.
 import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
-import { autoinstallKernel, type AutoinstallReport, type ModuleResult } from '../flows/autoinstall.js';
+import { moduleLine } from '../core/status.js';
+import {
+  autoinstallKernel,
+  type AutoinstallReport,
+  type ModuleAction,
+  type ModuleResult,
+} from '../flows/autoinstall.js';
 import { withSession } from '../system/session.js';
 import { VerdictService } from '../system/verdict-service.js';
 import { release } from 'node:os';
@@ -12,21 +18,23 @@ export interface AutoinstallOptions {
 }
 
 export function describeAction(r: ModuleResult, kernel: string): string {
-  const a = r.action;
-  const what = `${r.module}/${r.version}, ${kernel}`;
+  return moduleLine({ module: r.module, version: r.version, kernel }, actionText(r.action));
+}
+
+function actionText(a: ModuleAction): string {
   switch (a.kind) {
     case 'usable':
-      return `${what}: already usable`;
+      return 'already usable';
     case 'linked':
-      return `${what}: linked (installed-abi, no build)`;
+      return 'linked (installed-abi, no build)';
     case 'reused':
-      return `${what}: reused from ${a.from} (no build)`;
+      return `reused from ${a.from} (no build)`;
     case 'built':
-      return `${what}: built and installed`;
+      return 'built and installed';
     case 'excluded':
-      return `${what}: skipped (${a.message})`;
+      return `skipped (${a.message})`;
     case 'failed':
-      return `${what}: FAILED (${a.message})`;
+      return `FAILED (${a.message})`;
   }
 }
 

@@ -1,6 +1,7 @@
 // add, build, install, uninstall, remove: DKMS's verbs on a root, with the install step,
 // DKMS's bookkeeping and depmod done by dkms-abi in the shared ABI trees.
 import { UsageError, type ExitCode } from '../core/errors.js';
+import { installedState, moduleLine, rejectedNote } from '../core/status.js';
 import type { Context } from '../system/context.js';
 import { dkmsAdd, dkmsRemove } from '../system/dkms.js';
 import { ensureRegistered, installModule } from '../flows/install.js';
@@ -34,9 +35,7 @@ export async function add(ctx: Context, opts: ModuleTarget): Promise<ExitCode> {
   const mv = requireVersion(opts, 'add');
   return withSession<ExitCode>(ctx, 'add', async () => {
     const r = await dkmsAdd(ctx.paths, mv);
-    ctx.out.line(
-      r === 'added' ? `${mv.module}/${mv.version}: added` : `${mv.module}/${mv.version}: already added`,
-    );
+    ctx.out.line(moduleLine(mv, r === 'added' ? 'added' : 'already added'));
     return 0;
   });
 }
@@ -51,7 +50,7 @@ export async function build(ctx: Context, opts: ModuleTarget & KernelOption): Pr
       case 'built':
       case 'already-built':
         await ensureRegistered(ctx, session, kernel);
-        ctx.out.line(`${mv.module}/${mv.version}, ${kernel}, ${hostArch()}: built`);
+        ctx.out.line(moduleLine({ ...mv, kernel, arch: hostArch() }, 'built'));
         return 0;
       case 'excluded':
       case 'build-failed':
@@ -70,7 +69,7 @@ function reportNotBuilt(
     | { kind: 'build-failed'; message: string; makeLog: string; logTail: string },
 ): ExitCode {
   if (r.kind === 'excluded') {
-    ctx.out.line(`${mv.module}/${mv.version}, ${kernel}: skipped (${r.message})`);
+    ctx.out.line(moduleLine({ ...mv, kernel }, `skipped (${r.message})`));
     return 0;
   }
   ctx.out.note(r.logTail);
@@ -88,11 +87,8 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
     switch (r.kind) {
       case 'installed':
         for (const k of r.kernels)
-          ctx.out.line(
-            `${mv.module}/${mv.version}, ${k}, ${hostArch()}: ${k === kernel ? 'installed' : `installed-abi (from ${kernel})`}`,
-          );
-        for (const x of r.rejected)
-          ctx.out.note(`${mv.module}/${mv.version} is not usable on ${x.kernel}: ${x.reason}`);
+          ctx.out.line(moduleLine({ ...mv, kernel: k, arch: hostArch() }, installedState(k, kernel)));
+        for (const x of r.rejected) ctx.out.note(rejectedNote(mv, x));
         return 0;
       case 'excluded':
       case 'build-failed':
@@ -117,8 +113,7 @@ export async function uninstall(ctx: Context, opts: ModuleTarget & KernelOption)
   });
 }
 
-const uninstalledLine = (u: Uninstalled): string =>
-  `${u.module}/${u.version}, ${u.kernel}, ${u.arch}: uninstalled`;
+const uninstalledLine = (u: Uninstalled): string => moduleLine(u, 'uninstalled');
 
 export interface RemoveOptions extends ModuleTarget, KernelOption {
   readonly all?: boolean;
@@ -135,9 +130,7 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<ExitCod
     for (const line of lines) ctx.out.line(line);
     const kernels = opts.all === true ? 'all' : [{ kernel: opts.kernel ?? '', arch: hostArch() }];
     const r = await dkmsRemove(ctx.paths, mv, kernels);
-    ctx.out.line(
-      r === 'removed' ? `${mv.module}/${mv.version}: removed` : `${mv.module}/${mv.version}: not added`,
-    );
+    ctx.out.line(moduleLine(mv, r === 'removed' ? 'removed' : 'not added'));
     return 0;
   });
 }

@@ -4,6 +4,7 @@
 import { abiTreeName } from '../core/abi-id.js';
 import { isPackageName } from '../core/deb-names.js';
 import { UsageError, type ExitCode } from '../core/errors.js';
+import { installedState, moduleLine, rejectedNote } from '../core/status.js';
 import type { Context } from '../system/context.js';
 import { hostArch } from '../system/module-build.js';
 import { installPayload } from '../flows/package-install.js';
@@ -29,14 +30,10 @@ export async function packageInstall(ctx: Context, opts: PackageInstallOptions):
       case 'installed': {
         if (r.archivedReference) ctx.out.note(`${m.package}: archived its ABI reference as ${tree}`);
         for (const k of r.registered) ctx.out.note(`${m.package}: registered ${k} in ${tree}`);
-        const lines = r.accepted.map(
-          (k) =>
-            `${m.module}/${m.version}, ${k}, ${m.arch}: ${k === m.builtFor ? 'installed' : `installed-abi (from ${m.builtFor})`}`,
-        );
+        const lines = r.accepted.map((k) => moduleLine({ ...m, kernel: k }, installedState(k, m.builtFor)));
         if (ctx.json) ctx.out.json({ package: m.package, tree, installed: r.accepted, rejected: r.rejected });
         else for (const l of lines) ctx.out.line(l);
-        for (const x of r.rejected)
-          ctx.out.note(`${m.module}/${m.version} is not usable on ${x.kernel}: ${x.reason}`);
+        for (const x of r.rejected) ctx.out.note(rejectedNote(m, x));
         if (r.accepted.length === 0)
           ctx.out.note(
             `${m.package}: no kernel of ${tree} is installed yet; kernels of that ABI get the modules when they are added`,
@@ -44,8 +41,7 @@ export async function packageInstall(ctx: Context, opts: PackageInstallOptions):
         return 0;
       }
       case 'unusable':
-        for (const x of r.rejected)
-          ctx.out.note(`${m.module}/${m.version} is not usable on ${x.kernel}: ${x.reason}`);
+        for (const x of r.rejected) ctx.out.note(rejectedNote(m, x));
         ctx.out.note(
           `dkms-abi: ${m.package}: no installed kernel of ${tree} accepts the modules; nothing was changed`,
         );
@@ -73,8 +69,7 @@ export async function packageRemove(ctx: Context, opts: PackageRemoveOptions): P
     const tree = abiTreeName(record.abi);
     if (ctx.json) ctx.out.json({ package: opts.name, tree, ...r });
     else {
-      for (const k of r.kernels)
-        ctx.out.line(`${record.module}/${record.version}, ${k}, ${record.arch}: removed`);
+      for (const k of r.kernels) ctx.out.line(moduleLine({ ...record, kernel: k }, 'removed'));
       for (const k of r.unregistered) ctx.out.note(`${opts.name}: unregistered ${k} from ${tree}`);
       if (r.prunedTree) ctx.out.note(`${opts.name}: removed ${tree} (nothing else uses it)`);
       if (r.removedReference) ctx.out.note(`${opts.name}: removed the ABI reference it had archived`);

@@ -4,10 +4,10 @@
 import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os, { hostname } from 'node:os';
 import path from 'node:path';
-import { abiTreeName, formatAbi, parseAbiSpec, sameAbi, type AbiId } from '../core/abi-id.js';
+import { abiTreeName, formatAbi, parseAbiSpec, type AbiId } from '../core/abi-id.js';
 import { checkMaintainer } from '../core/deb-docs.js';
 import { EnvironmentError, UsageError, type ExitCode } from '../core/errors.js';
-import type { TreeModule } from '../core/snapshot.js';
+import { type TreeModule, treeOf } from '../core/snapshot.js';
 import { publishToRepo, type RepoUpdate } from '../system/apt-repo.js';
 import type { Context } from '../system/context.js';
 import { dkmsMktarball } from '../system/dkms.js';
@@ -140,7 +140,7 @@ async function installedFor(
 ): Promise<AbiId | ExitCode> {
   const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
-  const tree = snap.trees.find((t) => sameAbi(t.abi, id.abi));
+  const tree = treeOf(snap, id.abi);
   if (tree?.modules.some((m) => m.module === mv.module && m.version === mv.version) === true) return id.abi;
   ctx.out.note(`${mv.module}/${mv.version} is not in ${id.treeName} yet: installing it for ${kernel}`);
   const r = await installModule(ctx, session, verdicts, mv, kernel);

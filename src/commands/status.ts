@@ -1,8 +1,7 @@
 // status: one dkms-style line per module/version/kernel/arch, read from the trees directly.
 import type { ExitCode } from '../core/errors.js';
 import { deriveStatus, formatStatusLine, type Usability } from '../core/status.js';
-import type { TreeModule } from '../core/snapshot.js';
-import { sameAbi } from '../core/abi-id.js';
+import { type TreeModule, treeOf } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
 import { scanRoot } from '../system/scan.js';
 import { VerdictService } from '../system/verdict-service.js';
@@ -24,7 +23,7 @@ export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCod
   for (const k of snap.kernels) {
     if (k.abi === undefined || (opts.kernel !== undefined && k.kernel !== opts.kernel)) continue;
     const abi = k.abi;
-    const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+    const tree = treeOf(snap, abi);
     for (const tm of tree?.modules ?? []) {
       if (opts.module !== undefined && tm.module !== opts.module) continue;
       answers.set(key(tm, k.kernel), await verdicts.usability(tm, k.kernel));

@@ -1,6 +1,6 @@
 // What dkms-abi knows about a root at one moment, read by src/system/scan.ts and
 // consumed by pure derivations (status, plans, verify). Paths are relative to their tree.
-import type { AbiId } from './abi-id.js';
+import { sameAbi, type AbiId } from './abi-id.js';
 
 export interface KernelEntry {
   readonly kernel: string;
@@ -53,4 +53,34 @@ export interface Snapshot {
   readonly kernels: readonly KernelEntry[];
   readonly dkms: readonly DkmsModuleVersion[];
   readonly trees: readonly TreeEntry[];
+}
+
+/** The ABI's shared tree as scanned; undefined when the root has none. */
+export function treeOf(snap: Pick<Snapshot, 'trees'>, abi: AbiId): TreeEntry | undefined {
+  return snap.trees.find((t) => sameAbi(t.abi, abi));
+}
+
+/** The module versions in the ABI's tree (none when there is no tree). */
+export function treeModulesOf(snap: Pick<Snapshot, 'trees'>, abi: AbiId): readonly TreeModule[] {
+  return treeOf(snap, abi)?.modules ?? [];
+}
+
+/** The same module (any version) already in the ABI's tree, for an install to replace. */
+export function previousInTree(
+  snap: Pick<Snapshot, 'trees'>,
+  abi: AbiId,
+  module: string,
+  arch: string,
+): TreeModule | undefined {
+  return treeModulesOf(snap, abi).find((m) => m.module === module && m.arch === arch);
+}
+
+/** Kernels whose extra/ leads to the ABI's tree, plus any about to be registered to it; sorted. */
+export function kernelsOfTree(
+  snap: Pick<Snapshot, 'kernels'>,
+  abi: AbiId,
+  plus: readonly string[] = [],
+): string[] {
+  const ks = snap.kernels.filter((k) => k.abi !== undefined && sameAbi(k.abi, abi)).map((k) => k.kernel);
+  return [...new Set([...ks, ...plus])].sort();
 }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Snapshot, TreeModule } from './snapshot.js';
-import { compareSimple, deriveStatus, formatStatusLine, type Usability } from './status.js';
+import {
+  compareSimple,
+  deriveStatus,
+  formatStatusLine,
+  installedState,
+  moduleLine,
+  rejectedNote,
+  type Usability,
+} from './status.js';
 
 const amd64_1 = { flavour: 'amd64', abiver: '1' };
 const amd64_2 = { flavour: 'amd64', abiver: '2' };
@@ -145,5 +153,34 @@ describe('compareSimple', () => {
       if (got !== want) mismatches.push([a, b, got, want]);
     }
     expect(mismatches).toEqual([]);
+  });
+});
+
+describe('dkms-style lines', () => {
+  it.each([
+    [{ module: 'hello', version: '1.0' }, 'added', 'hello/1.0: added'],
+    [
+      { module: 'hello', version: '1.0', kernel: '6.1.0-47-amd64' },
+      'skipped (x)',
+      'hello/1.0, 6.1.0-47-amd64: skipped (x)',
+    ],
+    [
+      { module: 'hello', version: '1.0', kernel: '6.1.0-47-amd64', arch: 'x86_64' },
+      'uninstalled',
+      'hello/1.0, 6.1.0-47-amd64, x86_64: uninstalled',
+    ],
+  ])('%o: %s', (place, what, want) => {
+    expect(moduleLine(place, what)).toBe(want);
+  });
+
+  it('says installed where the build was made and installed-abi elsewhere', () => {
+    expect(installedState('6.1.0-47-amd64', '6.1.0-47-amd64')).toBe('installed');
+    expect(installedState('6.1.0-50-amd64', '6.1.0-47-amd64')).toBe('installed-abi (from 6.1.0-47-amd64)');
+  });
+
+  it('names the module, the kernel and the reason of a refusal', () => {
+    expect(rejectedNote({ module: 'hello', version: '1.0' }, { kernel: 'k', reason: 'crc mismatch' })).toBe(
+      'hello/1.0 is not usable on k: crc mismatch',
+    );
   });
 });

@@ -1,8 +1,14 @@
 // Derives dkms-style status lines from a snapshot of the trees and per-module verdicts.
 // A module counts as installed on a kernel only when the verdict says the kernel's loader
 // would accept it; otherwise it shows abi-mismatch with the verdict's reason.
-import { sameAbi } from './abi-id.js';
-import type { DkmsBuildDir, KernelEntry, Snapshot, TreeEntry, TreeModule } from './snapshot.js';
+import {
+  type DkmsBuildDir,
+  type KernelEntry,
+  type Snapshot,
+  type TreeEntry,
+  type TreeModule,
+  treeOf,
+} from './snapshot.js';
 
 export type StatusState = 'added' | 'built' | 'installed' | 'installed-abi' | 'abi-mismatch';
 
@@ -20,6 +26,12 @@ export interface StatusEntry {
 }
 
 export type Usability = { readonly usable: true } | { readonly usable: false; readonly reason: string };
+
+/** A kernel whose module loader would refuse the modules, and why. */
+export interface RejectedKernel {
+  readonly kernel: string;
+  readonly reason: string;
+}
 
 /** The verdict for a tree module on a kernel; supplied by the caller (computed and cached at the edge). */
 export type UsabilityLookup = (module: TreeModule, kernel: string) => Usability;
@@ -41,7 +53,7 @@ export function deriveStatus(
   const treeModule = (k: KernelEntry | undefined, module: string, version: string, arch: string) => {
     if (k?.abi === undefined) return undefined;
     const abi = k.abi;
-    const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+    const tree = treeOf(snap, abi);
     if (tree === undefined) return undefined;
     let index = treeIndex.get(tree);
     if (index === undefined) {
@@ -75,7 +87,7 @@ export function deriveStatus(
   for (const k of snap.kernels) {
     if (k.abi === undefined) continue;
     const abi = k.abi;
-    const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+    const tree = treeOf(snap, abi);
     for (const tm of tree?.modules ?? []) {
       if (seen.has(key(tm.module, tm.version, k.kernel, tm.arch))) continue;
       const u = usability(tm, k.kernel);
@@ -245,9 +257,42 @@ function sortEntries(entries: StatusEntry[]): StatusEntry[] {
 
 /** dkms-style line: "M/V, KVER, ARCH: STATE[ (detail)][, needs-depmod]" or "M/V: added". */
 export function formatStatusLine(e: StatusEntry): string {
-  if (e.state === 'added' || e.kernel === null) return `${e.module}/${e.version}: added`;
+  if (e.state === 'added' || e.kernel === null)
+    return moduleLine({ module: e.module, version: e.version }, 'added');
   let detail = '';
   if (e.state === 'installed-abi' && e.builtFor !== null) detail = ` (from ${e.builtFor})`;
   if (e.state === 'abi-mismatch' && e.reason !== null) detail = ` (${e.reason})`;
-  return `${e.module}/${e.version}, ${e.kernel}, ${e.arch ?? ''}: ${e.state}${detail}${e.needsDepmod ? ', needs-depmod' : ''}`;
+  return moduleLine(
+    { module: e.module, version: e.version, kernel: e.kernel, arch: e.arch ?? '' },
+    `${e.state}${detail}${e.needsDepmod ? ', needs-depmod' : ''}`,
+  );
+}
+
+/** What a dkms-style line is about: a module version, on a kernel, for an arch. */
+export interface LinePlace {
+  readonly module: string;
+  readonly version: string;
+  readonly kernel?: string;
+  readonly arch?: string;
+}
+
+/**
+ * dkms's "M/V[, KVER[, ARCH]]: what", the form of every per-module line dkms-abi prints
+ * (status, install, uninstall, autoinstall, package-install): scripts grep for it.
+ */
+export function moduleLine(p: LinePlace, what: string): string {
+  const where = [`${p.module}/${p.version}`];
+  if (p.kernel !== undefined) where.push(p.kernel);
+  if (p.arch !== undefined) where.push(p.arch);
+  return `${where.join(', ')}: ${what}`;
+}
+
+/** The state an install leaves on a kernel: "installed" where it was built, else installed-abi. */
+export function installedState(kernel: string, builtFor: string): string {
+  return kernel === builtFor ? 'installed' : `installed-abi (from ${builtFor})`;
+}
+
+/** The note for a kernel whose loader would refuse M/V. */
+export function rejectedNote(mv: { module: string; version: string }, r: RejectedKernel): string {
+  return `${mv.module}/${mv.version} is not usable on ${r.kernel}: ${r.reason}`;
 }

@@ -5,10 +5,10 @@
 // a Fix is data the edge (src/flows/verify-repair.ts) turns into a transaction. Nothing
 // here deletes a module file: trees can hold files of other packages.
 import { moduleFileStem } from './ko-name.js';
-import { abiTreeName, parseAbiTreeName, sameAbi } from './abi-id.js';
+import { abiTreeName, parseAbiTreeName } from './abi-id.js';
 import { InputError } from './errors.js';
 import { parseManifest, type TreeManifest } from './layout.js';
-import type { KernelEntry, Snapshot, TreeModule } from './snapshot.js';
+import { type KernelEntry, type Snapshot, type TreeModule, treeOf } from './snapshot.js';
 import type { Usability } from './status.js';
 import { parseSymvers } from './symvers.js';
 import { printable } from './printable.js';
@@ -192,7 +192,7 @@ class Context {
     if (k.extra !== 'abi-link' || k.abi === undefined) return undefined;
     if (this.kernelFacts.get(k.kernel)?.extra?.resolves !== true) return undefined;
     const abi = k.abi;
-    const tree = this.facts.snapshot.trees.find((t) => sameAbi(t.abi, abi));
+    const tree = treeOf(this.facts.snapshot, abi);
     return tree === undefined ? undefined : { name: abiTreeName(abi), modules: tree.modules };
   }
 

@@ -8,14 +8,14 @@ import path from 'node:path';
 import { abiTreeName, nextAbiver, sameAbi, type AbiId } from '../core/abi-id.js';
 import { buildOrder } from '../core/build-order.js';
 import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
-import type { Snapshot, TreeModule } from '../core/snapshot.js';
+import { type Snapshot, type TreeModule, kernelsOfTree, previousInTree, treeOf } from '../core/snapshot.js';
 import { readFile } from 'node:fs/promises';
 import type { Context } from '../system/context.js';
 import { ensureRegistered, installModule } from './install.js';
 import { listReferences, type KernelIdentity } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall, planLinkKernel, planUnmark } from '../system/tree-plans.js';
-import { hostArch, kernelsOfTree, readModuleConf, type ModuleVersionRef } from '../system/module-build.js';
+import { hostArch, readModuleConf, type ModuleVersionRef } from '../system/module-build.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
@@ -133,7 +133,7 @@ async function autoinstallOne(
   const mv = { module: c.module, version: c.version };
   try {
     const snap = await scanRoot(ctx.paths);
-    const tree = snap.trees.find((t) => sameAbi(t.abi, id.abi));
+    const tree = treeOf(snap, id.abi);
     const here = tree?.modules.find(
       (m) => m.module === c.module && m.version === c.version && m.arch === arch,
     );
@@ -190,7 +190,7 @@ async function firstRefused(
   kernel: string,
   verdicts: UsabilityChecker,
 ): Promise<{ module: TreeModule; reason: string } | undefined> {
-  const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+  const tree = treeOf(snap, abi);
   for (const tm of tree?.modules ?? []) {
     const u = await verdicts.usability(tm, kernel);
     if (!u.usable) return { module: tm, reason: u.reason };
@@ -242,9 +242,7 @@ async function copyFromTree(
     'utf8',
   ).catch(() => '');
   const plan = new PlanBuilder(ctx.paths.root);
-  const previous = snap.trees
-    .find((t) => sameAbi(t.abi, id.abi))
-    ?.modules.find((m) => m.module === tm.module && m.arch === tm.arch);
+  const previous = previousInTree(snap, id.abi, tm.module, tm.arch);
   await planInstall(
     ctx.paths,
     {
@@ -283,7 +281,7 @@ async function splitKernel(
   const abi = { flavour: id.abi.flavour, abiver: nextAbiver(used) };
   const next: KernelIdentity = { kernel: id.kernel, abi, treeName: abiTreeName(abi), source: id.source };
   const plan = new PlanBuilder(ctx.paths.root);
-  const old = snap.trees.find((t) => sameAbi(t.abi, id.abi));
+  const old = treeOf(snap, id.abi);
   for (const tm of old?.modules ?? []) if (tm.arch === arch) await planUnmark(ctx.paths, tm, id.kernel, plan);
   await planRegisterKernel(ctx, next, plan);
   await session.apply({

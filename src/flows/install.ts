@@ -1,7 +1,7 @@
 // The install path shared by `install`, `autoinstall` and `kernel add`: make sure the
 // kernel is registered in its ABI tree, build when needed, then install the build into the
 // tree for every kernel of that ABI the verdict accepts — one transaction, depmod last.
-import type { Usability } from '../core/status.js';
+import type { RejectedKernel } from '../core/status.js';
 import { UsageError } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { identifyKernel, type KernelIdentity } from '../system/kernel-identity.js';
@@ -12,8 +12,6 @@ import {
   builtFiles,
   exportsSymvers,
   hostArch,
-  kernelsOfTree,
-  previousInTree,
   readModuleConf,
   treeFiles,
   type ModuleVersionRef,
@@ -21,7 +19,8 @@ import {
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
-import type { UsabilityChecker } from '../system/usability.js';
+import { judgeOnKernels, type UsabilityChecker } from '../system/usability.js';
+import { previousInTree, kernelsOfTree } from '../core/snapshot.js';
 
 export type InstallOutcome =
   | {
@@ -38,11 +37,6 @@ export type InstallOutcome =
       readonly logTail: string;
     }
   | { readonly kind: 'unusable'; readonly reason: string };
-
-export interface RejectedKernel {
-  readonly kernel: string;
-  readonly reason: string;
-}
 
 /** Registers a kernel (tree, link, reference) in its own transaction when anything is missing. */
 export async function ensureRegistered(
@@ -106,16 +100,11 @@ export async function installModule(
   const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
   const candidates = kernelsOfTree(snap, id.abi, [kernel]);
-  const accepted: string[] = [];
-  const rejected: RejectedKernel[] = [];
-  for (const k of candidates) {
-    const u: Usability = await verdicts.filesUsable(
-      files.map((f) => f.host),
-      k,
-    );
-    if (u.usable) accepted.push(k);
-    else rejected.push({ kernel: k, reason: u.reason });
-  }
+  const { accepted, rejected } = await judgeOnKernels(
+    verdicts,
+    files.map((f) => f.host),
+    candidates,
+  );
   if (!accepted.includes(kernel)) {
     const why = rejected.find((r) => r.kernel === kernel)?.reason ?? 'rejected';
     return { kind: 'unusable', reason: why };

@@ -3,7 +3,7 @@
 // last kernel. One transaction; the modules stay in the tree for the kernels that remain.
 import path from 'node:path';
 import { sameAbi } from '../core/abi-id.js';
-import type { Snapshot } from '../core/snapshot.js';
+import { type Snapshot, treeOf } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
@@ -21,7 +21,7 @@ export async function removeKernel(ctx: Context, session: Session, kernel: strin
   if (entry?.abi === undefined) return { kind: 'not-registered' };
   const abi = entry.abi;
   const plan = new PlanBuilder(ctx.paths.root);
-  const tree = snap.trees.find((t) => sameAbi(t.abi, abi));
+  const tree = treeOf(snap, abi);
   for (const tm of tree?.modules ?? []) await planUnmark(ctx.paths, tm, kernel, plan);
   await planRehomeBuilds(ctx, snap, kernel, plan);
   await plan.add({ op: 'remove', path: ctx.paths.extraLink(kernel) });

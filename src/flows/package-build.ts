@@ -4,7 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { formatAbi, sameAbi, type AbiId } from '../core/abi-id.js';
+import { formatAbi, type AbiId } from '../core/abi-id.js';
 import { moduleControl } from '../core/deb-control.js';
 import { changelog, copyright } from '../core/deb-docs.js';
 import { debFileName, debianArch, debianVersion, modulePackageName, payloadDir } from '../core/deb-names.js';
@@ -12,6 +12,7 @@ import { maintainerScripts } from '../core/deb-scripts.js';
 import { EnvironmentError, UsageError } from '../core/errors.js';
 import { formatModVersionCrc } from '../core/ko.js';
 import { moduleFileStem, moduleNameOf } from '../core/ko-name.js';
+import type { RejectedKernel } from '../core/status.js';
 import { normalizeName } from '../core/verdict.js';
 import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
 import {
@@ -23,16 +24,15 @@ import {
   type PackageMetadata,
   type PackagedModuleFile,
 } from '../core/package-metadata.js';
-import type { TreeModule } from '../core/snapshot.js';
+import { type TreeModule, treeModulesOf, kernelsOfTree } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
 import { buildDeb, type DebEntry } from '../system/deb-build.js';
 import { findKernelSymvers } from '../system/kernel-files.js';
 import { readKernelModuleFile } from '../system/ko-file.js';
-import { kernelsOfTree } from '../system/module-build.js';
 import { sha256 } from '../system/package-payload.js';
 import { scanRoot } from '../system/scan.js';
 import { readSymversText } from '../system/symvers-file.js';
-import type { UsabilityChecker } from '../system/usability.js';
+import { judgeOnKernels, type UsabilityChecker } from '../system/usability.js';
 
 export interface PackageInputs {
   readonly abi: AbiId;
@@ -42,7 +42,7 @@ export interface PackageInputs {
   readonly symvers: string;
   readonly reference: { readonly text: string; readonly source: string };
   readonly verifiedKernels: readonly string[];
-  readonly rejectedKernels: readonly { readonly kernel: string; readonly reason: string }[];
+  readonly rejectedKernels: readonly RejectedKernel[];
   /** Packages of the tree's other modules that these load after (modinfo depends). */
   readonly dependsOn: readonly string[];
   readonly sourceLicense?: { readonly name: string; readonly text: string };
@@ -58,7 +58,7 @@ export async function collectInputs(
 ): Promise<PackageInputs | undefined> {
   const { paths } = ctx;
   const snap = await scanRoot(paths);
-  const modules = snap.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? [];
+  const modules = treeModulesOf(snap, abi);
   const tm = modules.find((m) => m.module === module && m.version === version);
   if (tm === undefined) return undefined;
   const tree = paths.abiTree(abi.flavour, abi.abiver);
@@ -70,13 +70,11 @@ export async function collectInputs(
       `reinstall ${module}/${version}, or run dkms-abi verify --repair`,
     );
   });
-  const verified: string[] = [];
-  const rejected: { kernel: string; reason: string }[] = [];
-  for (const k of kernelsOfTree(snap, abi)) {
-    const u = await verdicts.filesUsable(hostFiles, k);
-    if (u.usable) verified.push(k);
-    else rejected.push({ kernel: k, reason: u.reason });
-  }
+  const { accepted: verified, rejected } = await judgeOnKernels(
+    verdicts,
+    hostFiles,
+    kernelsOfTree(snap, abi),
+  );
   const dependsOn: string[] = [];
   for (const f of hostFiles) {
     const info = await readKernelModuleFile(f);

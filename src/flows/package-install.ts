@@ -7,11 +7,11 @@ import path from 'node:path';
 import { abiTreeName, sameAbi, type AbiId } from '../core/abi-id.js';
 import { chooseTargetAbi } from '../core/package-abi.js';
 import { RECORD_FORMAT, type PackageRecord } from '../core/package-record.js';
+import type { RejectedKernel } from '../core/status.js';
 import { parseSymvers } from '../core/symvers.js';
 import type { Context } from '../system/context.js';
 import { checkReferences, identifyKernel } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
-import { kernelsOfTree } from '../system/module-build.js';
 import { readPayload, sha256, type Payload } from '../system/package-payload.js';
 import {
   createdDirs,
@@ -26,13 +26,9 @@ import { PlanBuilder, exists } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planInstall, planLinkKernel } from '../system/tree-plans.js';
-import type { UsabilityChecker } from '../system/usability.js';
+import { judgeOnKernels, type UsabilityChecker } from '../system/usability.js';
 import { removeRecorded } from './package-remove.js';
-
-export interface RejectedKernel {
-  readonly kernel: string;
-  readonly reason: string;
-}
+import { treeModulesOf, kernelsOfTree } from '../core/snapshot.js';
 
 export type PackageInstallOutcome =
   | {
@@ -113,7 +109,11 @@ export async function installPayload(
   // 3. Verdicts for every kernel of the tree, then the modules.
   const snap = await scanRoot(paths);
   const kernels = kernelsOfTree(snap, abi);
-  const { accepted, rejected } = await judge(verdicts, payload, kernels);
+  const { accepted, rejected } = await judgeOnKernels(
+    verdicts,
+    payload.files.map((f) => f.host),
+    kernels,
+  );
   if (kernels.length > 0 && accepted.length === 0) {
     await removeRecorded(ctx, session, record);
     return { kind: 'unusable', abi, rejected };
@@ -157,25 +157,6 @@ export async function installPayload(
   };
 }
 
-/** Which kernels' loaders would accept the payload's modules. */
-async function judge(
-  verdicts: UsabilityChecker,
-  payload: Payload,
-  kernels: readonly string[],
-): Promise<{ accepted: string[]; rejected: RejectedKernel[] }> {
-  const accepted: string[] = [];
-  const rejected: RejectedKernel[] = [];
-  for (const k of kernels) {
-    const u = await verdicts.filesUsable(
-      payload.files.map((f) => f.host),
-      k,
-    );
-    if (u.usable) accepted.push(k);
-    else rejected.push({ kernel: k, reason: u.reason });
-  }
-  return { accepted, rejected };
-}
-
 /** The record is of this very payload and its module is still in its tree. */
 async function stillInstalled(ctx: Context, r: PackageRecord, payload: Payload): Promise<boolean> {
   const m = payload.meta;
@@ -202,7 +183,11 @@ async function reconfirm(
   let record = (await registerKernels(ctx, session, old.abi, old)).record;
   const snap = await scanRoot(ctx.paths);
   const kernels = kernelsOfTree(snap, old.abi);
-  const { accepted, rejected } = await judge(verdicts, payload, kernels);
+  const { accepted, rejected } = await judgeOnKernels(
+    verdicts,
+    payload.files.map((f) => f.host),
+    kernels,
+  );
   const plan = new PlanBuilder(ctx.paths.root);
   const dkmsBookkeeping = snap.dkms.some((d) => d.module === m.module && d.version === m.version && d.added);
   for (const k of accepted) await planLinkKernel(ctx.paths, { ...old, dkmsBookkeeping }, k, plan);
@@ -229,7 +214,7 @@ async function reconfirm(
 async function findConflict(ctx: Context, abi: AbiId, payload: Payload): Promise<string | undefined> {
   const tree = ctx.paths.abiTree(abi.flavour, abi.abiver);
   const snap = await scanRoot(ctx.paths);
-  const modules = snap.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? [];
+  const modules = treeModulesOf(snap, abi);
   const m = payload.meta;
   const same = modules.find((t) => t.module === m.module && t.arch === m.arch);
   if (same !== undefined) {
@@ -295,7 +280,7 @@ export async function restorePackages(
 ): Promise<PackageInstallOutcome[]> {
   const out: PackageInstallOutcome[] = [];
   const snap = await scanRoot(ctx.paths);
-  const modules = snap.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? [];
+  const modules = treeModulesOf(snap, abi);
   for (const r of await readAllRecords(ctx)) {
     if (!sameAbi(r.abi, abi) || modules.some((t) => t.module === r.module && t.version === r.version))
       continue;

@@ -5,16 +5,15 @@
 // need is handed over to the next of them in the same tree. One transaction.
 import { readFile, readdir, lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { abiTreeName, sameAbi } from '../core/abi-id.js';
+import { abiTreeName } from '../core/abi-id.js';
 import type { PackageRecord } from '../core/package-record.js';
-import type { TreeModule } from '../core/snapshot.js';
+import { type TreeModule, treeModulesOf, kernelsOfTree } from '../core/snapshot.js';
 import { treeMetaDir } from '../core/layout.js';
 import type { Context } from '../system/context.js';
-import { kernelsOfTree } from '../system/module-build.js';
 import { sha256 } from '../system/package-payload.js';
 import {
   innerPath,
-  readAllRecords,
+  otherRecordsOfAbi,
   recordFile,
   recordedModule,
   recordsDir,
@@ -43,7 +42,7 @@ export async function removeRecorded(
   const snap = await scanRoot(paths);
   const abi = record.abi;
   const tree = paths.abiTree(abi.flavour, abi.abiver);
-  const modules = snap.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? [];
+  const modules = treeModulesOf(snap, abi);
   const ours = await recordedModule(ctx, record);
   const others = modules.filter(
     (t) => !(t.module === ours?.module && t.version === ours.version && t.arch === ours.arch),
@@ -93,9 +92,7 @@ async function planHandOver(
   removedReference: boolean,
   plan: PlanBuilder,
 ): Promise<void> {
-  const heirs = (await readAllRecords(ctx)).filter(
-    (r) => r.package !== record.package && sameAbi(r.abi, record.abi),
-  );
+  const heirs = await otherRecordsOfAbi(ctx, record);
   const [heir] = heirs;
   if (heir === undefined) return; // the others came without a package: they keep what serves them
   const removed = new Set(plan.operations.filter((o) => o.op === 'remove').map((o) => o.path));
@@ -142,9 +139,7 @@ async function planRemoveReference(ctx: Context, record: PackageRecord, plan: Pl
   const file = ctx.paths.host(ref.path);
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined || sha256(text) !== ref.sha256) return false;
-  const others = (await readAllRecords(ctx)).filter(
-    (r) => r.package !== record.package && sameAbi(r.abi, record.abi),
-  );
+  const others = await otherRecordsOfAbi(ctx, record);
   if (others.length > 0) return false;
   await plan.add({ op: 'remove', path: file });
   return true;

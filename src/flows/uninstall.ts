@@ -3,11 +3,11 @@
 // One transaction per tree module, each followed by depmod of the tree's kernels.
 import { sameAbi } from '../core/abi-id.js';
 import type { Context } from '../system/context.js';
-import { kernelsOfTree } from '../system/module-build.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planRemoveFromTree } from '../system/tree-plans.js';
+import { kernelsOfTree } from '../core/snapshot.js';
 
 export interface UninstallTarget {
   readonly module: string;

@@ -4,12 +4,12 @@
 // not hold back the others; none removes or replaces a real file.
 import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseAbiTreeName, sameAbi } from '../core/abi-id.js';
+import { parseAbiTreeName } from '../core/abi-id.js';
 import { symversLinesFor } from '../core/ko.js';
 import { withoutModuleSuffix } from '../core/ko-name.js';
 import { SAVED_SYMVERS_FILE, TREE_META_DIR } from '../core/layout.js';
 import type { Operation } from '../core/plan.js';
-import type { Snapshot, TreeModule } from '../core/snapshot.js';
+import { type Snapshot, type TreeModule, treeModulesOf } from '../core/snapshot.js';
 import { fixKey, type Diagnosis, type Fix } from '../core/verify.js';
 import type { Context } from '../system/context.js';
 import { readKernelModuleFile } from '../system/ko-file.js';
@@ -167,11 +167,9 @@ function treeModule(
 ): TreeModule | undefined {
   const abi = parseAbiTreeName(f.tree);
   if (abi === undefined) return undefined;
-  return snapshot.trees
-    .find((t) => sameAbi(t.abi, abi))
-    ?.modules.find(
-      (m) => m.module === f.module && m.version === f.version && (f.arch === undefined || m.arch === f.arch),
-    );
+  return treeModulesOf(snapshot, abi).find(
+    (m) => m.module === f.module && m.version === f.version && (f.arch === undefined || m.arch === f.arch),
+  );
 }
 
 async function holdsOnlyDirectories(dir: string): Promise<boolean> {

@@ -11,7 +11,6 @@ import { EnvironmentError, InputError, UsageError } from '../core/errors.js';
 import { symversLinesFor } from '../core/ko.js';
 import { isModuleFileOf } from '../core/ko-name.js';
 import { SAVED_SYMVERS_FILE, TREE_META_DIR, treeModulePath } from '../core/layout.js';
-import type { Snapshot, TreeModule } from '../core/snapshot.js';
 import type { Context } from './context.js';
 import { readDkmsConf } from './dkms-conf.js';
 import { dkmsBuild, dkmsBuildDir, type BuildOutcome } from './dkms.js';
@@ -141,23 +140,4 @@ export async function exportsSymvers(files: readonly BuiltFile[]): Promise<strin
     lines.push(...symversLinesFor(info, rel));
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
-}
-
-/** The same module (any version) already in a tree. */
-export function previousInTree(
-  snap: Snapshot,
-  abi: AbiId,
-  module: string,
-  arch: string,
-): TreeModule | undefined {
-  const tree = snap.trees.find((t) => t.abi.flavour === abi.flavour && t.abi.abiver === abi.abiver);
-  return tree?.modules.find((m) => m.module === module && m.arch === arch);
-}
-
-/** Kernels whose extra/ leads to this tree, plus any about to be registered to it. */
-export function kernelsOfTree(snap: Snapshot, abi: AbiId, plus: readonly string[] = []): string[] {
-  const ks = snap.kernels
-    .filter((k) => k.abi?.flavour === abi.flavour && k.abi.abiver === abi.abiver)
-    .map((k) => k.kernel);
-  return [...new Set([...ks, ...plus])].sort();
 }

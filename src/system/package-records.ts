@@ -6,7 +6,7 @@ import { sameAbi } from '../core/abi-id.js';
 import { InputError } from '../core/errors.js';
 import type { Operation } from '../core/plan.js';
 import { parseRecord, serializeRecord, type PackageRecord } from '../core/package-record.js';
-import type { TreeModule } from '../core/snapshot.js';
+import { type TreeModule, treeModulesOf } from '../core/snapshot.js';
 import type { Context } from './context.js';
 import type { PlanBuilder } from './plan-helpers.js';
 import { scanRoot } from './scan.js';
@@ -41,6 +41,13 @@ export async function readAllRecords(ctx: Context): Promise<PackageRecord[]> {
   return out;
 }
 
+/** The records of the other packages installed into the same ABI tree as `record`. */
+export async function otherRecordsOfAbi(ctx: Context, record: PackageRecord): Promise<PackageRecord[]> {
+  return (await readAllRecords(ctx)).filter(
+    (r) => r.package !== record.package && sameAbi(r.abi, record.abi),
+  );
+}
+
 export function createdDirs(ctx: Context, ops: readonly Operation[]): string[] {
   return ops.filter((o) => o.op === 'mkdir').map((o) => innerPath(ctx, o.path));
 }
@@ -52,16 +59,14 @@ export async function writeRecord(ctx: Context, plan: PlanBuilder, r: PackageRec
 /** The tree module a record installed, when it is still there unchanged. */
 export async function recordedModule(ctx: Context, r: PackageRecord): Promise<TreeModule | undefined> {
   const snap = await scanRoot(ctx.paths);
-  return snap.trees
-    .find((t) => sameAbi(t.abi, r.abi))
-    ?.modules.find(
-      (t) =>
-        t.module === r.module &&
-        t.version === r.version &&
-        t.arch === r.arch &&
-        t.builtFor === r.builtFor &&
-        sameFiles(t.files, r.files),
-    );
+  return treeModulesOf(snap, r.abi).find(
+    (t) =>
+      t.module === r.module &&
+      t.version === r.version &&
+      t.arch === r.arch &&
+      t.builtFor === r.builtFor &&
+      sameFiles(t.files, r.files),
+  );
 }
 
 export function sameFiles(a: readonly string[], b: readonly string[]): boolean {

@@ -2,7 +2,7 @@
 // accept these binaries (with the other modules of the kernel's ABI tree present)?
 // Implemented by the VerdictService (src/system/verdict-service.ts).
 import type { TreeModule } from '../core/snapshot.js';
-import type { Usability } from '../core/status.js';
+import type { RejectedKernel, Usability } from '../core/status.js';
 
 export interface UsabilityChecker {
   /** Module files (host paths) on a kernel, as they would be loaded from its tree. */
@@ -11,4 +11,20 @@ export interface UsabilityChecker {
   usability(tm: TreeModule, kernel: string): Promise<Usability>;
   /** Persist whatever was cached (status calls it once at the end). */
   flush(): Promise<void>;
+}
+
+/** Which of `kernels` would accept the module files (host paths), and why the others refuse. */
+export async function judgeOnKernels(
+  checker: UsabilityChecker,
+  hostPaths: readonly string[],
+  kernels: readonly string[],
+): Promise<{ accepted: string[]; rejected: RejectedKernel[] }> {
+  const accepted: string[] = [];
+  const rejected: RejectedKernel[] = [];
+  for (const k of kernels) {
+    const u = await checker.filesUsable(hostPaths, k);
+    if (u.usable) accepted.push(k);
+    else rejected.push({ kernel: k, reason: u.reason });
+  }
+  return { accepted, rejected };
 }

@@ -3,10 +3,10 @@
 // gone, verdicts) and derive its findings. The repairs are src/flows/verify-repair.ts.
 import { lstat, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { abiTreeName, parseAbiTreeName, sameAbi } from '../core/abi-id.js';
+import { abiTreeName, parseAbiTreeName } from '../core/abi-id.js';
 import { moduleFileStem } from '../core/ko-name.js';
 import { MANIFEST_FILE, SAVED_SYMVERS_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
-import type { Snapshot, TreeModule } from '../core/snapshot.js';
+import { type Snapshot, type TreeModule, treeModulesOf } from '../core/snapshot.js';
 import type { Usability } from '../core/status.js';
 import {
   diagnose,
@@ -253,7 +253,7 @@ async function precomputeVerdicts(
   for (const k of snapshot.kernels) {
     if (k.abi === undefined) continue;
     const abi = k.abi;
-    for (const tm of snapshot.trees.find((t) => sameAbi(t.abi, abi))?.modules ?? []) {
+    for (const tm of treeModulesOf(snapshot, abi)) {
       if (tm.builtFor === k.kernel) continue;
       try {
         out.set(verdictKey(tm, k.kernel), await checker.usability(tm, k.kernel));
