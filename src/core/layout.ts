@@ -3,6 +3,8 @@
 //   <tree>/.dkms-abi/<module>/<version>/manifest.json what dkms-abi installed, for whom it was built
 //   <tree>/.dkms-abi/<module>/<version>/Module.symvers the module's own exports, merged for later builds
 
+import { isListOf, parseJsonObject } from './json-record.js';
+
 export const TREE_META_DIR = '.dkms-abi';
 export const MANIFEST_FILE = 'manifest.json';
 export const SAVED_SYMVERS_FILE = 'Module.symvers';
@@ -45,28 +47,20 @@ export function serializeManifest(m: TreeManifest): string {
 
 /** Validates a manifest read from disk; returns a problem string when it is not one. */
 export function parseManifest(text: string): TreeManifest | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
-  }
-  if (typeof v !== 'object' || v === null) return 'not an object';
-  const o = v as Record<string, unknown>;
+  const o = parseJsonObject(text);
+  if (typeof o === 'string') return o;
   for (const k of ['module', 'version', 'arch', 'builtFor'] as const) {
     if (typeof o[k] !== 'string' || o[k] === '') return `missing "${k}"`;
     // Each names a directory somewhere (tree, DKMS tree, lib/modules): one component only.
     if (!isSafeComponent(o[k])) return `"${k}" is not a single path component`;
   }
-  if (!Array.isArray(o['files']) || !o['files'].every((f) => typeof f === 'string' && isSafeRelative(f))) {
-    return '"files" must list paths inside the tree';
-  }
+  if (!isListOf(o['files'], isSafeRelative)) return '"files" must list paths inside the tree';
   return {
     module: o['module'] as string,
     version: o['version'] as string,
     arch: o['arch'] as string,
     builtFor: o['builtFor'] as string,
-    files: o['files'] as string[],
+    files: o['files'],
   };
 }
 

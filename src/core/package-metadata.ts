@@ -2,6 +2,7 @@
 // each module needs from a kernel (its __versions CRCs and vermagic), so a machine without
 // headers — or a person — can see what the package requires. Read back by package-install,
 // which trusts nothing in it it has not validated.
+import { formatProblem, isListOf, missingString, parseJsonObject } from './json-record.js';
 import { isModuleFile } from './ko-name.js';
 import { isSafeRelative } from './layout.js';
 import { isPackageName } from './deb-names.js';
@@ -63,17 +64,12 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Validates metadata read from a payload; returns a problem string when it is not usable. */
 export function parseMetadata(text: string): PackageMetadata | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
-  }
-  if (typeof v !== 'object' || v === null) return 'not an object';
-  const o = v as Record<string, unknown>;
-  if (o['format'] !== METADATA_FORMAT) return `format ${String(o['format'])} is not ${METADATA_FORMAT}`;
-  for (const k of ['package', 'debVersion', 'module', 'version', 'flavour', 'abiver', 'arch', 'builtFor'])
-    if (typeof o[k] !== 'string' || o[k] === '') return `missing "${k}"`;
+  const o = parseJsonObject(text);
+  if (typeof o === 'string') return o;
+  const bad =
+    formatProblem(o, METADATA_FORMAT) ??
+    missingString(o, ['package', 'debVersion', 'module', 'version', 'flavour', 'abiver', 'arch', 'builtFor']);
+  if (bad !== undefined) return bad;
   const s = (k: string) => o[k] as string;
   if (!isPackageName(s('package'))) return `"package" ${s('package')} is not a package name`;
   for (const k of ['module', 'version', 'arch', 'builtFor'])
@@ -84,8 +80,7 @@ export function parseMetadata(text: string): PackageMetadata | string {
   if (typeof o['referenceSha256'] !== 'string' || !SHA256.test(o['referenceSha256']))
     return '"referenceSha256" is not a sha256';
   const kernels = o['verifiedKernels'];
-  if (!Array.isArray(kernels) || !kernels.every((k) => typeof k === 'string' && NAME.test(k)))
-    return '"verifiedKernels" must list kernel releases';
+  if (!isListOf(kernels, (k) => NAME.test(k))) return '"verifiedKernels" must list kernel releases';
   if (!Array.isArray(o['files']) || o['files'].length === 0) return '"files" must list the modules';
   const files: PackagedModuleFile[] = [];
   for (const [i, f] of (o['files'] as unknown[]).entries()) {
@@ -103,7 +98,7 @@ export function parseMetadata(text: string): PackageMetadata | string {
     abiver: s('abiver'),
     arch: s('arch'),
     builtFor: s('builtFor'),
-    verifiedKernels: kernels as string[],
+    verifiedKernels: kernels,
     referenceSource: o['referenceSource'],
     referenceSha256: o['referenceSha256'],
     files,
@@ -121,7 +116,7 @@ function parseFile(f: unknown): PackagedModuleFile | string {
   if (o['license'] !== null && typeof o['license'] !== 'string') return '"license" must be a string or null';
   if (typeof o['sha256'] !== 'string' || !SHA256.test(o['sha256'])) return '"sha256" is not a sha256';
   const deps = o['depends'];
-  if (!Array.isArray(deps) || !deps.every((d) => typeof d === 'string')) return '"depends" must list names';
+  if (!isListOf(deps, () => true)) return '"depends" must list names';
   const req = o['requires'];
   if (!Array.isArray(req)) return '"requires" must be a list';
   const requires: RequiredSymbol[] = [];

@@ -3,6 +3,7 @@
 // it created, the module it put into which tree. Paths are inside the root ("/lib/modules/…").
 import { parseAbiSpec, type AbiId } from './abi-id.js';
 import { isPackageName } from './deb-names.js';
+import { formatProblem, isListOf, missingString, parseJsonObject } from './json-record.js';
 import { isSafeRelative } from './layout.js';
 
 export const RECORD_FORMAT = 1;
@@ -39,17 +40,11 @@ function innerPath(p: unknown): p is string {
 }
 
 export function parseRecord(text: string): PackageRecord | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    return `not JSON: ${(err as Error).message}`;
-  }
-  if (typeof v !== 'object' || v === null) return 'not an object';
-  const o = v as Record<string, unknown>;
-  if (o['format'] !== RECORD_FORMAT) return `format ${String(o['format'])} is not ${RECORD_FORMAT}`;
-  for (const k of ['package', 'module', 'version', 'arch', 'builtFor'])
-    if (typeof o[k] !== 'string' || o[k] === '') return `missing "${k}"`;
+  const o = parseJsonObject(text);
+  if (typeof o === 'string') return o;
+  const bad =
+    formatProblem(o, RECORD_FORMAT) ?? missingString(o, ['package', 'module', 'version', 'arch', 'builtFor']);
+  if (bad !== undefined) return bad;
   if (!isPackageName(o['package'] as string)) return '"package" is not a package name';
   if (!innerPath(o['payload'])) return '"payload" must be a path inside the root';
   const abiObj = o['abi'] as Record<string, unknown> | null | undefined;
@@ -59,8 +54,7 @@ export function parseRecord(text: string): PackageRecord | string {
       : undefined;
   if (abi === undefined) return '"abi" is not an ABI';
   const files = o['files'];
-  if (!Array.isArray(files) || !files.every((f) => typeof f === 'string' && isSafeRelative(f)))
-    return '"files" must list paths inside the tree';
+  if (!isListOf(files, isSafeRelative)) return '"files" must list paths inside the tree';
   const ref = o['archivedReference'];
   let archivedReference: PackageRecord['archivedReference'] = null;
   if (ref !== null) {
@@ -69,10 +63,7 @@ export function parseRecord(text: string): PackageRecord | string {
     archivedReference = { path: r['path'], sha256: r['sha256'] };
   }
   const kernels = o['registeredKernels'];
-  if (
-    !Array.isArray(kernels) ||
-    !kernels.every((k) => typeof k === 'string' && isSafeRelative(k) && !k.includes('/'))
-  )
+  if (!isListOf(kernels, (k) => isSafeRelative(k) && !k.includes('/')))
     return '"registeredKernels" must list kernel releases';
   const dirs = o['createdDirs'];
   if (!Array.isArray(dirs) || !dirs.every(innerPath)) return '"createdDirs" must list paths inside the root';
@@ -86,9 +77,9 @@ export function parseRecord(text: string): PackageRecord | string {
     builtFor: o['builtFor'] as string,
     payload: o['payload'],
     abi,
-    files: files as string[],
+    files: files,
     archivedReference,
-    registeredKernels: kernels as string[],
+    registeredKernels: kernels,
     createdTree: o['createdTree'],
     createdDirs: dirs,
   };
