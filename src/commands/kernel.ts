@@ -1,6 +1,6 @@
 // kernel add | remove | list: register a kernel in its ABI tree (then reuse or build its
 // modules), unregister it (pruning a tree it was the last user of), list them.
-import { UsageError, type ExitCode } from '../core/errors.js';
+import { type ExitCode } from '../core/errors.js';
 import { parseKernelRelease } from '../core/release.js';
 import type { Context } from '../system/context.js';
 import { autoinstallKernel } from '../flows/autoinstall.js';
@@ -73,9 +73,4 @@ export async function kernelList(ctx: Context): Promise<ExitCode> {
         `${k.kernel}: ${k.tree === null ? `not registered (flavour ${k.flavour})` : `${k.flavour}-${k.abiver} (${k.tree})`}`,
       );
   return 0;
-}
-
-export function requireKernelArg(kernel: string | undefined): string {
-  if (kernel === undefined || kernel === '') throw new UsageError('a kernel release is required');
-  return kernel;
 }

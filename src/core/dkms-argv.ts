@@ -140,11 +140,6 @@ export function dkmsRemoveArgv(
   ];
 }
 
-/** `dkms unbuild` (3.0.10 has it): drops one kernel's build, keeps M/V added. */
-export function dkmsUnbuildArgv(trees: DkmsTrees, mv: ModuleVersion, k: KernelArch): string[] {
-  return ['dkms', 'unbuild', ...mvArgs(mv), ...kernelArgs(k), '--no-depmod', ...dkmsTreeArgs(trees)];
-}
-
 export interface StatusFilter {
   readonly module?: string;
   /** Only with module. */
@@ -256,26 +251,6 @@ export function dkmsEnv(opts: DkmsEnvOptions): Record<string, string> {
   if (symbols.length > 0) env['KBUILD_EXTRA_SYMBOLS'] = symbols.join(' ');
   return env;
 }
-
-// --- exit codes ------------------------------------------------------------------------------
-
-/** dkms 3.0.10's die codes (≥ 3.1 uses 21 for missing headers), for messages. */
-export const DKMS_EXIT_MEANINGS: Readonly<Record<number, string>> = {
-  1: 'general failure (not root, missing headers in 3.0.x, bad arguments)',
-  2: 'module source directory or archive missing, or bad option',
-  3: 'already added, already built, or not in the DKMS tree',
-  4: 'dkms.conf not found',
-  5: 'patch missing, or already installed',
-  6: 'patch failed, install failed, or kernel directory missing',
-  7: 'built module missing after make',
-  8: 'bad dkms.conf, or empty source directory',
-  9: 'cannot write the tarball destination',
-  10: 'make failed',
-  11: 'autoinstall failed',
-  21: 'kernel headers missing',
-  77: 'skipped: BUILD_EXCLUSIVE does not match this kernel',
-  101: 'pre_install failed',
-};
 
 export type DkmsAddResult =
   | { readonly kind: 'added' }

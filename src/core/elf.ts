@@ -27,7 +27,6 @@ export const SHT_SYMTAB_SHNDX = 18;
 export const SHN_UNDEF = 0;
 export const SHN_LORESERVE = 0xff00;
 export const SHN_ABS = 0xfff1;
-export const SHN_COMMON = 0xfff2;
 export const SHN_XINDEX = 0xffff;
 
 export const STB_LOCAL = 0;

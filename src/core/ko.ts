@@ -13,7 +13,7 @@ import type { ModuleSignature } from './ko-signature.js';
 import { readModVersions } from './ko-versions.js';
 import type { ModVersion } from './ko-versions.js';
 
-export type { ExportedSymbol, ExportType } from './ko-exports.js';
+export type { ExportedSymbol } from './ko-exports.js';
 export type { Modinfo, ModinfoRecord } from './ko-modinfo.js';
 export { modinfoValues } from './ko-modinfo.js';
 export type { ModuleSignature } from './ko-signature.js';

@@ -6,7 +6,7 @@ import { formatProblem, isListOf, missingString, parseJsonObject } from './json-
 import { isModuleFile } from './ko-name.js';
 import { isSafeRelative } from './layout.js';
 import { isPackageName } from './deb-names.js';
-import { parseAbiSpec, type AbiId } from './abi-id.js';
+import { parseAbiSpec } from './abi-id.js';
 
 export const METADATA_FILE = 'metadata.json';
 /** The module's own exports, as saved in the tree. */
@@ -52,10 +52,6 @@ export interface PackageMetadata {
 
 export function serializeMetadata(m: PackageMetadata): string {
   return `${JSON.stringify(m, null, 2)}\n`;
-}
-
-export function metadataAbi(m: PackageMetadata): AbiId {
-  return { flavour: m.flavour, abiver: m.abiver };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;

@@ -23,10 +23,6 @@ export interface Plan {
   readonly depmod: readonly string[];
 }
 
-export function emptyPlan(description: string): Plan {
-  return { description, operations: [], depmod: [] };
-}
-
 /** Human-readable lines for --dry-run and for the journal. */
 export function describeOperation(o: Operation): string {
   switch (o.op) {

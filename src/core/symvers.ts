@@ -22,10 +22,6 @@ export type KnownExportType = (typeof KNOWN_EXPORT_TYPES)[number];
 /** The known values typed; anything else is kept as written (modpost prints "(unknown)" for some). */
 export type ExportType = KnownExportType | (string & Record<never, never>);
 
-export function isKnownExportType(t: string): t is KnownExportType {
-  return (KNOWN_EXPORT_TYPES as readonly string[]).includes(t);
-}
-
 export interface SymversEntry {
   /** The symbol's CRC as an unsigned 32-bit number. */
   readonly crc: number;

@@ -12,11 +12,10 @@ import { parseSymvers } from '../core/symvers.js';
 import type { Context } from '../system/context.js';
 import { checkReferences, identifyKernel } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
-import { readPayload, sha256, type Payload } from '../system/package-payload.js';
+import { sha256, type Payload } from '../system/package-payload.js';
 import {
   createdDirs,
   innerPath,
-  readAllRecords,
   readRecord,
   recordedModule,
   sameFiles,
@@ -266,27 +265,4 @@ async function registerKernels(
     depmod: [],
   });
   return { record: next };
-}
-
-/**
- * Puts the modules of installed packages back into an ABI tree that lost them (its last
- * kernel went and the tree was pruned, then a kernel of that ABI came back). For kernel add.
- */
-export async function restorePackages(
-  ctx: Context,
-  session: Session,
-  verdicts: UsabilityChecker,
-  abi: AbiId,
-): Promise<PackageInstallOutcome[]> {
-  const out: PackageInstallOutcome[] = [];
-  const snap = await scanRoot(ctx.paths);
-  const modules = treeModulesOf(snap, abi);
-  for (const r of await readAllRecords(ctx)) {
-    if (!sameAbi(r.abi, abi) || modules.some((t) => t.module === r.module && t.version === r.version))
-      continue;
-    const payload = await readPayload(ctx.paths, r.payload).catch(() => undefined);
-    if (payload === undefined) continue;
-    out.push(await installPayload(ctx, session, verdicts, payload));
-  }
-  return out;
 }

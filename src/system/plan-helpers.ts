@@ -7,22 +7,6 @@ export async function exists(p: string): Promise<boolean> {
   return (await lstat(p).catch(() => undefined)) !== undefined;
 }
 
-/** mkdir operations for every missing directory from `dir` up to (not including) `root`. */
-export async function mkdirOps(
-  root: string,
-  dir: string,
-  planned: ReadonlySet<string> = new Set(),
-): Promise<Operation[]> {
-  const missing: string[] = [];
-  let cur = path.resolve(dir);
-  const top = path.resolve(root);
-  while (cur !== top && cur.startsWith(top + path.sep) && !planned.has(cur) && !(await exists(cur))) {
-    missing.unshift(cur);
-    cur = path.dirname(cur);
-  }
-  return missing.map((p) => ({ op: 'mkdir', path: p }));
-}
-
 /** True when `file` already holds exactly `data`. */
 export async function sameContent(file: string, data: Uint8Array): Promise<boolean> {
   const current = await readFile(file).catch(() => undefined);

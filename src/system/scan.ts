@@ -47,10 +47,6 @@ function lstatOrUndefined(p: string) {
   }
 }
 
-export function scanKernels(paths: Paths): Promise<KernelEntry[]> {
-  return later(() => kernelsOf(paths));
-}
-
 function kernelsOf(paths: Paths): KernelEntry[] {
   const out: KernelEntry[] = [];
   for (const name of listDir(paths.modulesDir)) {
@@ -61,10 +57,6 @@ function kernelsOf(paths: Paths): KernelEntry[] {
     out.push(kernelOf(paths, name));
   }
   return out;
-}
-
-export function scanKernel(paths: Paths, kernel: string): Promise<KernelEntry> {
-  return later(() => kernelOf(paths, kernel));
 }
 
 function kernelOf(paths: Paths, kernel: string): KernelEntry {
@@ -91,10 +83,6 @@ function extraOf(paths: Paths, kernel: string): Extra {
   const ours = parent === '..' || parent === paths.inner.modulesDir;
   const abi = ours ? parseAbiTreeName(target) : undefined;
   return abi === undefined ? { kind: 'other', abi: undefined, target } : { kind: 'abi-link', abi, target };
-}
-
-export function scanDkms(paths: Paths): Promise<DkmsModuleVersion[]> {
-  return later(() => dkmsOf(paths));
 }
 
 function dkmsOf(paths: Paths): DkmsModuleVersion[] {
@@ -185,10 +173,6 @@ function buildOf(archDir: string, kernel: string, arch: string): Omit<DkmsBuildD
   const m = /^\.\.\/\.\.\/([^/]+)\/[^/]+\/module$/.exec(target);
   if (m?.[1] === undefined) return undefined;
   return { kernel, arch, kind: 'abi-link', builtFor: m[1] };
-}
-
-export function scanTrees(paths: Paths): Promise<TreeEntry[]> {
-  return later(() => treesOf(paths));
 }
 
 function treesOf(paths: Paths): TreeEntry[] {

@@ -1,27 +1,23 @@
 // Everything the verdict needs to know about a kernel, read from a root: its Module.symvers
 // (vmlinux and in-tree modules), its vermagic and sizeof(struct module) (from one of its own
 // modules when the root has them, else derived from its config), the loader's rules (release
-// and config), and the modules of its shared ABI tree, which will be present beside any module
-// checked for it (their saved Module.symvers).
+// and config). The modules of its shared ABI tree are added by the VerdictService, from their
+// .ko files.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { SAVED_SYMVERS_FILE, TREE_META_DIR } from '../core/layout.js';
 import { parseKernelRelease } from '../core/release.js';
 import type { SymversEntry } from '../core/symvers.js';
-import type { ExportedBy, VerdictTarget } from '../core/verdict.js';
+import type { VerdictTarget } from '../core/verdict.js';
 import {
   loaderRules,
   loaderVersionOf,
   parseKernelConfig,
   targetConfigFacts,
 } from '../core/verdict-loader.js';
-import { moduleNameOf } from '../core/ko-name.js';
-import { layeredLookup, type PresentModule } from '../core/verdict-lookup.js';
 import { vermagicFromConfig, vermagicRelease } from '../core/vermagic.js';
 import { findKernelConfig, findKernelSymvers, symversCandidates } from './kernel-files.js';
 import { readKernelModuleFile } from './ko-file.js';
 import type { Paths } from './paths.js';
-import { readExtra } from './scan.js';
 import { readSymversFile } from './symvers-file.js';
 
 export interface VerdictTargetOptions {
@@ -50,16 +46,6 @@ export type TargetResult =
 
 /** Provider key of a module of the kernel's shared tree (its saved Module.symvers): "tree:<module>/<version>". */
 export const TREE_PROVIDER = 'tree:';
-
-export async function loadVerdictTarget(
-  paths: Paths,
-  kernel: string,
-  opts: VerdictTargetOptions = {},
-): Promise<TargetResult> {
-  const base = await loadKernelTarget(paths, kernel, opts);
-  if (!base.ok || opts.symversFile !== undefined) return base;
-  return withTree(base, await loadTreeExports(paths, kernel));
-}
 
 /** The kernel alone: vmlinux and its in-tree modules, no shared tree. */
 export async function loadKernelTarget(
@@ -118,19 +104,6 @@ export async function loadKernelTarget(
       inTreeModule: own?.inner ?? null,
       tree: null,
     },
-  };
-}
-
-/** The kernel's target with the modules of its shared tree present. */
-export function withTree(
-  base: Extract<TargetResult, { ok: true }>,
-  tree: TreeExports | undefined,
-): Extract<TargetResult, { ok: true }> {
-  if (tree === undefined) return base;
-  return {
-    ok: true,
-    target: { ...base.target, symbols: layeredLookup(base.target.symbols, tree.modules) },
-    sources: { ...base.sources, tree: tree.inner },
   };
 }
 
@@ -210,36 +183,4 @@ async function firstModulesUnder(dir: string, rel: string): Promise<string[]> {
     for (const e of entries) if (e.isDirectory()) queue.push([path.join(d, e.name), `${r}/${e.name}`]);
   }
   return [];
-}
-
-/** The exports of the modules in the kernel's shared tree, from their saved Module.symvers. */
-export interface TreeExports {
-  /** The tree, inside the root. */
-  readonly inner: string;
-  readonly modules: readonly PresentModule[];
-}
-
-export async function loadTreeExports(paths: Paths, kernel: string): Promise<TreeExports | undefined> {
-  const extra = await readExtra(paths, kernel);
-  if (extra.abi === undefined) return undefined;
-  const treeName = paths.abiTreeName(extra.abi.flavour, extra.abi.abiver);
-  const meta = path.join(paths.modulesDir, treeName, TREE_META_DIR);
-  const modules: PresentModule[] = [];
-  for (const module of (await readdir(meta).catch(() => [] as string[])).sort()) {
-    for (const version of (await readdir(path.join(meta, module)).catch(() => [] as string[])).sort()) {
-      const file = path.join(meta, module, version, SAVED_SYMVERS_FILE);
-      const saved = await readSymversFile(file).catch(() => undefined);
-      if (saved === undefined) continue;
-      // One saved file per DKMS module version; its lines name the .ko each export is in.
-      const byName = new Map<string, [string, ExportedBy][]>();
-      for (const e of saved.entries) {
-        const name = moduleNameOf(e.module);
-        let list = byName.get(name);
-        if (list === undefined) byName.set(name, (list = []));
-        list.push([e.symbol, { ...e, provider: `${TREE_PROVIDER}${module}/${version}` }]);
-      }
-      for (const [name, exports] of byName) modules.push({ name, exports });
-    }
-  }
-  return { inner: `${paths.inner.modulesDir}/${treeName}`, modules };
 }
