@@ -7,13 +7,12 @@ import path from 'node:path';
 import { abiTreeName, formatAbi, parseAbiSpec, type AbiId } from '../core/abi-id.js';
 import { checkMaintainer } from '../core/deb-docs.js';
 import { EnvironmentError, UsageError, type ExitCode } from '../core/errors.js';
-import { type TreeModule, treeOf } from '../core/snapshot.js';
+import type { TreeModule } from '../core/snapshot.js';
 import { publishToRepo, type RepoUpdate } from '../system/apt-repo.js';
 import type { Context } from '../system/context.js';
 import { dkmsMktarball } from '../system/dkms.js';
-import { ensureRegistered, installModule } from '../flows/install.js';
+import { ensureInstalled } from '../flows/install.js';
 import { buildModulePackage, collectInputs, type BuiltPackage } from '../flows/package-build.js';
-import { scanRoot } from '../system/scan.js';
 import { withSession, type Session } from '../system/session.js';
 import type { UsabilityChecker } from '../system/usability.js';
 import { VerdictService } from '../system/verdict-service.js';
@@ -138,15 +137,13 @@ async function installedFor(
   mv: { module: string; version: string },
   kernel: string,
 ): Promise<AbiId | ExitCode> {
-  const id = await ensureRegistered(ctx, session, kernel);
-  const snap = await scanRoot(ctx.paths);
-  const tree = treeOf(snap, id.abi);
-  if (tree?.modules.some((m) => m.module === mv.module && m.version === mv.version) === true) return id.abi;
-  ctx.out.note(`${mv.module}/${mv.version} is not in ${id.treeName} yet: installing it for ${kernel}`);
-  const r = await installModule(ctx, session, verdicts, mv, kernel);
+  const { abi, outcome: r } = await ensureInstalled(ctx, session, verdicts, mv, kernel, (treeName) =>
+    ctx.out.note(`${mv.module}/${mv.version} is not in ${treeName} yet: installing it for ${kernel}`),
+  );
   switch (r.kind) {
+    case 'present':
     case 'installed':
-      return id.abi;
+      return abi;
     case 'excluded':
       ctx.out.note(`dkms-abi: ${mv.module}/${mv.version} does not build for ${kernel}: ${r.message}`);
       return 1;

@@ -1,6 +1,7 @@
 // The install path shared by `install`, `autoinstall` and `kernel add`: make sure the
 // kernel is registered in its ABI tree, build when needed, then install the build into the
 // tree for every kernel of that ABI the verdict accepts — one transaction, depmod last.
+import type { AbiId } from '../core/abi-id.js';
 import type { RejectedKernel } from '../core/status.js';
 import { UsageError } from '../core/errors.js';
 import type { Context } from '../system/context.js';
@@ -20,7 +21,7 @@ import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { judgeOnKernels, type UsabilityChecker } from '../system/usability.js';
-import { previousInTree, kernelsOfTree } from '../core/snapshot.js';
+import { kernelsOfTree, previousInTree, treeModulesOf } from '../core/snapshot.js';
 
 export type InstallOutcome =
   | {
@@ -133,4 +134,24 @@ export async function installModule(
     depmod: candidates,
   });
   return { kind: 'installed', kernels: accepted, rejected, built };
+}
+
+/**
+ * M/V in the tree of the kernel's ABI: there already (any kernel's build), else installed now
+ * for the kernel, built when needed. `onInstall` hears of the install before it starts.
+ */
+export async function ensureInstalled(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  mv: ModuleVersionRef,
+  kernel: string,
+  onInstall: (treeName: string) => void,
+): Promise<{ abi: AbiId; outcome: InstallOutcome | { readonly kind: 'present' } }> {
+  const id = await ensureRegistered(ctx, session, kernel);
+  const snap = await scanRoot(ctx.paths);
+  if (treeModulesOf(snap, id.abi).some((m) => m.module === mv.module && m.version === mv.version))
+    return { abi: id.abi, outcome: { kind: 'present' } };
+  onInstall(id.treeName);
+  return { abi: id.abi, outcome: await installModule(ctx, session, verdicts, mv, kernel) };
 }
