@@ -2,12 +2,14 @@
 // FLAVOUR-ABIVER from the archive <state>/abi/<flavour>/<abiver>.symvers). Exit 1 when the
 // ABI broke (or, with --strict, grew).
 import { stat } from 'node:fs/promises';
-import { abiCheckJson, checkAbi, formatAbiCheck } from '../core/abi-check.js';
+import { abiCheckJson, checkAbiDiff, formatAbiCheckText } from '../core/abi-check.js';
 import { parseWhitelist } from '../core/abi-check-rules.js';
 import { parseAbiSpec } from '../core/abi-id.js';
 import { EnvironmentError, InputError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
-import { readSymversFile, readSymversText } from '../system/symvers-file.js';
+import { diffSymvers, type SymversDiff } from '../core/symvers.js';
+import { diffSymversTables, scanSymvers, tableModuleOf } from '../core/symvers-table.js';
+import { parseSymversOnce, readSymversText } from '../system/symvers-file.js';
 
 export interface AbiCheckOptions {
   readonly ref: string;
@@ -20,22 +22,50 @@ export interface AbiCheckOptions {
 
 export async function abiCheck(ctx: Context, opts: AbiCheckOptions): Promise<ExitCode> {
   const [ref, next] = await Promise.all([
-    readSymversFile(...(await resolveSymvers(ctx, opts.ref))),
-    readSymversFile(...(await resolveSymvers(ctx, opts.new))),
+    readSide(...(await resolveSymvers(ctx, opts.ref))),
+    readSide(...(await resolveSymvers(ctx, opts.new))),
   ]);
   const whitelist =
     opts.whitelist === undefined
       ? undefined
       : parseWhitelist(await readSymversText(opts.whitelist), opts.whitelist);
-  const result = checkAbi(ref, next, {
+  const result = checkAbiDiff(diffOf(ref, next), ref.moduleOf, next.moduleOf, {
     strict: opts.strict,
     ignoreSymbols: opts.ignore,
     ignoreModules: opts.ignoreModule,
     ...(whitelist !== undefined ? { whitelist } : {}),
   });
   if (ctx.json) ctx.out.json(abiCheckJson(result));
-  else ctx.out.line(formatAbiCheck(result, opts.ref, opts.new).join('\n'));
+  else ctx.out.line(formatAbiCheckText(result, opts.ref, opts.new));
   return result.compatible ? 0 : 1;
+}
+
+/** One side: its column table (the fast path), or the parsed model when a line needs parseSymvers. */
+type Side =
+  | {
+      readonly kind: 'table';
+      readonly table: NonNullable<ReturnType<typeof scanSymvers>>;
+      readonly moduleOf: (s: string) => string | undefined;
+    }
+  | {
+      readonly kind: 'model';
+      readonly model: ReturnType<typeof parseSymversOnce>;
+      readonly moduleOf: (s: string) => string | undefined;
+    };
+
+async function readSide(file: string, shownAs: string): Promise<Side> {
+  const text = await readSymversText(file, shownAs);
+  const table = scanSymvers(text, shownAs);
+  if (table !== undefined) return { kind: 'table', table, moduleOf: (s) => tableModuleOf(table, s) };
+  // parseSymvers names the bad line (and throws); the model serves if it reads it after all.
+  const model = parseSymversOnce(text, shownAs);
+  return { kind: 'model', model, moduleOf: (s) => model.bySymbol.get(s)?.module };
+}
+
+function diffOf(ref: Side, next: Side): SymversDiff {
+  if (ref.kind === 'table' && next.kind === 'table') return diffSymversTables(ref.table, next.table);
+  const model = (s: Side) => (s.kind === 'model' ? s.model : parseSymversOnce(s.table.text, s.table.file));
+  return diffSymvers(model(ref), model(next));
 }
 
 /** [host path, name for messages]: a file as given, else an archived ABI reference. */

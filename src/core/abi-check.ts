@@ -42,8 +42,25 @@ export const CATEGORIES = [
   'added',
 ] as const satisfies readonly (keyof SymversDiff)[];
 
+/** What the rules need of either side: the module exporting a symbol (its first export), if any. */
+export type ExportingModule = (symbol: string) => string | undefined;
+
 export function checkAbi(ref: SymversIndex, next: SymversIndex, rules: AbiCheckRules): AbiCheckResult {
-  const full = diffSymvers(ref, next);
+  return checkAbiDiff(
+    diffSymvers(ref, next),
+    (s) => ref.bySymbol.get(s)?.module,
+    (s) => next.bySymbol.get(s)?.module,
+    rules,
+  );
+}
+
+/** checkAbi on a diff already made (by diffSymvers or diffSymversTables). */
+export function checkAbiDiff(
+  full: SymversDiff,
+  refModule: ExportingModule,
+  nextModule: ExportingModule,
+  rules: AbiCheckRules,
+): AbiCheckResult {
   if (rules.whitelist === undefined && rules.ignoreSymbols.length === 0 && rules.ignoreModules.length === 0) {
     // No rules: every change counts, as the filters below would keep it.
     const breaking = breakingCount(full);
@@ -61,7 +78,7 @@ export function checkAbi(ref: SymversIndex, next: SymversIndex, rules: AbiCheckR
   const byModule = rules.ignoreModules.length > 0;
   const keep = (c: SymversChange): boolean => {
     if (rules.whitelist !== undefined && !rules.whitelist.has(c.symbol)) return false;
-    const modules = byModule ? [ref.bySymbol.get(c.symbol)?.module, next.bySymbol.get(c.symbol)?.module] : [];
+    const modules = byModule ? [refModule(c.symbol), nextModule(c.symbol)] : [];
     if (symbolIgnored(c.symbol) || modules.some((m) => m !== undefined && moduleIgnored(m))) {
       ignoredSymbols.add(c.symbol);
       return false;
@@ -75,7 +92,7 @@ export function checkAbi(ref: SymversIndex, next: SymversIndex, rules: AbiCheckR
   if (rules.whitelist !== undefined) {
     // A whitelisted symbol neither side exports is lost all the same.
     for (const symbol of rules.whitelist) {
-      if (ref.bySymbol.has(symbol) || next.bySymbol.has(symbol)) continue;
+      if (refModule(symbol) !== undefined || nextModule(symbol) !== undefined) continue;
       if (!keep({ symbol, old: null, new: null })) continue;
       filtered.removed.push({ symbol, old: null, new: null });
     }
@@ -119,24 +136,36 @@ const HEADINGS: Record<(typeof CATEGORIES)[number], string> = {
  * line. In whitelist mode the removed group is check-kabi's "lost".
  */
 export function formatAbiCheck(r: AbiCheckResult, refName: string, newName: string): string[] {
-  const lines = [`abi check: ${refName} -> ${newName}${r.whitelisted ? ' (whitelisted symbols only)' : ''}`];
+  return formatAbiCheckText(r, refName, newName).split('\n');
+}
+
+/**
+ * formatAbiCheck's lines joined by newlines, built as one string: an ABI bump lists ~18,000
+ * changed CRCs, and a line array plus a join cost more than the comparison itself.
+ */
+export function formatAbiCheckText(r: AbiCheckResult, refName: string, newName: string): string {
+  let out = `abi check: ${refName} -> ${newName}${r.whitelisted ? ' (whitelisted symbols only)' : ''}`;
   for (const k of CATEGORIES) {
     const items = r.diff[k];
     if (items.length === 0) continue;
     const heading = k === 'removed' && r.whitelisted ? 'lost' : HEADINGS[k];
-    lines.push(`${heading} (${items.length}):`);
-    const width = Math.min(48, Math.max(...items.map((c) => c.symbol.length)));
-    for (const c of items) lines.push(`  ${c.symbol.padEnd(width)}  ${describeChange(k, c)}`);
+    out += `\n${heading} (${items.length}):`;
+    let width = 0;
+    for (const c of items) if (c.symbol.length > width) width = c.symbol.length;
+    if (width > 48) width = 48;
+    for (const c of items) out += `\n  ${c.symbol.padEnd(width)}  ${describeChange(k, c)}`;
   }
-  lines.push(verdictLine(r));
-  return lines;
+  return `${out}\n${verdictLine(r)}`;
 }
 
 function describeChange(k: (typeof CATEGORIES)[number], c: SymversChange): string {
-  const show = (v: string | null): string => (v === null ? '(none)' : v === '' ? '""' : v);
   if (k === 'added') return show(c.new);
   if (k === 'removed') return show(c.old);
   return `${show(c.old)} -> ${show(c.new)}`;
+}
+
+function show(v: string | null): string {
+  return v === null ? '(none)' : v === '' ? '""' : v;
 }
 
 function verdictLine(r: AbiCheckResult): string {

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkAbi, checkAbiDiff, formatAbiCheck, formatAbiCheckText } from './abi-check.js';
+import { diffSymvers, parseSymvers } from './symvers.js';
+import { diffSymversTables, scanSymvers, tableModuleOf, type SymversTable } from './symvers-table.js';
+
+const REAL = {
+  a: readFileSync('/usr/src/linux-headers-6.1.0-47-amd64/Module.symvers', 'utf8'),
+  b: readFileSync('/usr/src/linux-headers-6.1.0-50-amd64/Module.symvers', 'utf8'),
+};
+
+function table(text: string, file = 'f'): SymversTable {
+  const t = scanSymvers(text, file);
+  if (t === undefined) throw new Error('scanSymvers refused a well-formed text');
+  return t;
+}
+
+/** Whether parseSymvers accepts the text. */
+function parses(text: string): boolean {
+  try {
+    parseSymvers(text, 'f');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('scanSymvers / diffSymversTables', () => {
+  it('diffs the real 6.1.0-47 → 6.1.0-50 files exactly as diffSymvers does, both ways', () => {
+    const [a, b] = [table(REAL.a), table(REAL.b)];
+    const [ma, mb] = [parseSymvers(REAL.a, 'a'), parseSymvers(REAL.b, 'b')];
+    expect(diffSymversTables(a, b)).toEqual(diffSymvers(ma, mb));
+    expect(diffSymversTables(b, a)).toEqual(diffSymvers(mb, ma));
+    expect(diffSymversTables(a, a)).toEqual(diffSymvers(ma, ma));
+    expect(a.count).toBe(ma.entries.length);
+  });
+
+  it('gives the same report text, rules included, as the parsed models', () => {
+    const [a, b] = [table(REAL.a), table(REAL.b)];
+    const [ma, mb] = [parseSymvers(REAL.a, 'a'), parseSymvers(REAL.b, 'b')];
+    for (const rules of [
+      { strict: false, ignoreSymbols: [], ignoreModules: [] },
+      { strict: true, ignoreSymbols: ['drm_*'], ignoreModules: ['drivers/net/*'] },
+      {
+        strict: false,
+        ignoreSymbols: [],
+        ignoreModules: [],
+        whitelist: new Set(['phys_base', 'kmalloc', 'gone']),
+      },
+    ]) {
+      const fast = checkAbiDiff(
+        diffSymversTables(a, b),
+        (s) => tableModuleOf(a, s),
+        (s) => tableModuleOf(b, s),
+        rules,
+      );
+      const slow = checkAbi(ma, mb, rules);
+      expect(fast).toEqual(slow);
+      expect(formatAbiCheckText(fast, 'a', 'b')).toBe(formatAbiCheck(slow, 'a', 'b').join('\n'));
+    }
+  });
+
+  it('looks symbols up by their first export', () => {
+    const t = table('0x00000001\tdup\tvmlinux\tEXPORT_SYMBOL\t\n0x00000002\tdup\tfs/x\tEXPORT_SYMBOL\t\n');
+    expect(tableModuleOf(t, 'dup')).toBe('vmlinux');
+    expect(tableModuleOf(t, 'absent')).toBeUndefined();
+  });
+
+  it('refuses every line parseSymvers refuses, and reads the rest as it does (property)', () => {
+    const field = fc.stringMatching(/^[A-Za-z0-9_./-]{0,6}$/);
+    const crc = fc.oneof(
+      fc.integer({ min: 0, max: 0xffffffff }).map((n) => `0x${n.toString(16).padStart(8, '0')}`),
+      fc.stringMatching(/^(0x|0X)?[0-9a-fA-Fg]{0,9}$/),
+    );
+    const exportType = fc.constantFrom('EXPORT_SYMBOL', 'EXPORT_SYMBOL_GPL', '(unknown)', 'X', '');
+    const line = fc.oneof(
+      fc.tuple(crc, field, field, exportType).map((c) => c.join('\t')),
+      fc.tuple(crc, field, field, exportType, field).map((c) => c.join('\t')),
+      fc.tuple(crc, field, field, field, exportType).map((c) => c.join('\t')),
+      fc.tuple(crc, field, field).map((c) => c.join('\t')),
+      fc.tuple(crc, field, field, exportType, field, field).map((c) => c.join('\t')),
+      fc.tuple(crc, field, field, exportType).map((c) => `${c.join('\t')}\r`),
+      fc.constant(''),
+    );
+    const file = fc
+      .tuple(fc.array(line, { maxLength: 12 }), fc.boolean())
+      .map(([lines, nl]) => lines.join('\n') + (nl && lines.length > 0 ? '\n' : ''));
+    fc.assert(
+      fc.property(file, file, (x, y) => {
+        const [tx, ty] = [scanSymvers(x, 'x'), scanSymvers(y, 'y')];
+        expect(tx !== undefined).toBe(parses(x));
+        expect(ty !== undefined).toBe(parses(y));
+        if (tx === undefined || ty === undefined) return;
+        expect(diffSymversTables(tx, ty)).toEqual(diffSymvers(parseSymvers(x, 'x'), parseSymvers(y, 'y')));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
