@@ -12,6 +12,37 @@ export class ElfFormatError extends Error {
   }
 }
 
+/**
+ * The parser needed bytes [start, end) that the caller has not read: parsing a module from
+ * a sparse image (only the sections a verdict needs, read by position) ends here when the
+ * file needs more, and the caller reads those bytes and tries again. Not a format error.
+ */
+export class ElfUnloadedError extends Error {
+  override name = 'ElfUnloadedError';
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {
+    super(`bytes ${String(start)}..${String(end)} not read`);
+  }
+}
+
+/** Which byte ranges of a sparse image hold the file's bytes; absent: all of them. */
+export type LoadedRanges = (start: number, end: number) => boolean;
+
+/** Throws ElfUnloadedError unless [start, end) was read (clamped to the image, whose bounds are checked elsewhere). */
+export function requireLoaded(
+  loaded: LoadedRanges | undefined,
+  start: number,
+  end: number,
+  length: number,
+): void {
+  if (loaded === undefined) return;
+  const s = Math.max(0, Math.min(start, length));
+  const e = Math.max(s, Math.min(end, length));
+  if (e > s && !loaded(s, e)) throw new ElfUnloadedError(s, e);
+}
+
 export const ET_REL = 1;
 export const EM_386 = 3;
 export const EM_X86_64 = 62;
@@ -107,9 +138,13 @@ export class ElfFile {
   readonly sections: readonly ElfSection[];
   private readonly view: DataView;
   private symbolCache: readonly ElfSymbol[] | undefined;
+  private readonly loaded: LoadedRanges | undefined;
 
-  constructor(bytes: Uint8Array) {
+  /** `loaded`: the image is sparse, only those ranges were read (see ElfUnloadedError). */
+  constructor(bytes: Uint8Array, loaded?: LoadedRanges) {
     this.bytes = bytes;
+    this.loaded = loaded;
+    this.need(0, 64);
     // Not bytes.buffer alone: a Node Buffer is usually a slice of a shared pool.
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.length < 16 || ELF_MAGIC.some((b, i) => bytes[i] !== b)) {
@@ -136,7 +171,21 @@ export class ElfFile {
   /** A section's bytes (empty for SHT_NOBITS); bounds were checked when the headers were read. */
   sectionData(sec: ElfSection): Uint8Array {
     if (sec.type === SHT_NOBITS) return new Uint8Array(0);
+    this.needSection(sec);
     return this.bytes.subarray(sec.offset, sec.offset + sec.size);
+  }
+
+  /** The file ranges a section's data occupies (none for SHT_NOBITS): what a sparse reader must read. */
+  static rangeOf(sec: ElfSection): readonly [number, number] | undefined {
+    return sec.type === SHT_NOBITS || sec.size === 0 ? undefined : [sec.offset, sec.offset + sec.size];
+  }
+
+  private need(start: number, end: number): void {
+    requireLoaded(this.loaded, start, end, this.bytes.length);
+  }
+
+  private needSection(sec: ElfSection): void {
+    if (this.loaded !== undefined && sec.type !== SHT_NOBITS) this.need(sec.offset, sec.offset + sec.size);
   }
 
   /** Unsigned integer of `size` bytes at `offset` inside a section, in the file's byte order. */
@@ -147,6 +196,7 @@ export class ElfFile {
       );
     }
     const at = sec.offset + offset;
+    this.need(at, at + size);
     return size === 4 ? BigInt(this.u32(at)) : this.u64(at);
   }
 
@@ -157,6 +207,7 @@ export class ElfFile {
     }
     const start = sec.offset + offset;
     const limit = sec.offset + sec.size;
+    this.needSection(sec);
     const nul = this.bytes.indexOf(0, start);
     if (nul < 0 || nul >= limit) throw new ElfFormatError(`unterminated string in section ${sec.name}`);
     return decodeString(this.bytes, start, nul);
@@ -185,6 +236,7 @@ export class ElfFile {
       const rela = sec.type === SHT_RELA;
       const entsize = this.is64 ? (rela ? 24 : 16) : rela ? 12 : 8;
       this.checkTable(sec, entsize);
+      this.needSection(sec);
       const nsyms = this.symbolTableOf(sec).size / (this.is64 ? 24 : 16);
       for (let at = sec.offset; at < sec.offset + sec.size; at += entsize) {
         let offset: bigint;
@@ -224,6 +276,7 @@ export class ElfFile {
     if (shentsize !== want)
       throw new ElfFormatError(`e_shentsize ${String(shentsize)}, expected ${String(want)}`);
     if (shoff > this.bytes.length - want) throw new ElfFormatError('section header table outside the file');
+    this.need(shoff, shoff + want);
     // Extended numbering: more than 0xff00 sections put the real count and string
     // table index in section 0.
     if (shnum === 0)
@@ -231,6 +284,7 @@ export class ElfFile {
     if (shstrndx === SHN_XINDEX) shstrndx = this.u32(shoff + (this.is64 ? 40 : 24));
     if (shnum > (this.bytes.length - shoff) / want)
       throw new ElfFormatError(`${String(shnum)} section headers do not fit in the file`);
+    this.need(shoff, shoff + shnum * want);
     if (shnum === 0) return [];
     if (shstrndx >= shnum)
       throw new ElfFormatError(`section name table index ${String(shstrndx)} is out of range`);
@@ -282,7 +336,27 @@ export class ElfFile {
     return h;
   }
 
-  private readSymbols(): ElfSymbol[] {
+  /**
+   * The symbols `keep` picks, in table order (each keeps its index); the others are checked
+   * as symbols() checks them (an error is the same error) but no object is made for them.
+   * A module has thousands of symbols, and a verdict looks at a few of them: the undefined
+   * ones and the export bookkeeping. `keep` sees the name's bytes [start, end) of `bytes`.
+   */
+  selectSymbols(
+    keep: (bytes: Uint8Array, nameStart: number, nameEnd: number, shndx: number, special: boolean) => boolean,
+  ): ElfSymbol[] {
+    return this.readSymbols(keep);
+  }
+
+  private readSymbols(
+    keep?: (
+      bytes: Uint8Array,
+      nameStart: number,
+      nameEnd: number,
+      shndx: number,
+      special: boolean,
+    ) => boolean,
+  ): ElfSymbol[] {
     const symtab = this.sections.find((s) => s.type === SHT_SYMTAB);
     if (symtab === undefined) return [];
     const entsize = this.is64 ? 24 : 16;
@@ -297,7 +371,10 @@ export class ElfFile {
       throw new ElfFormatError('SHT_SYMTAB_SHNDX table too short');
     const strStart = strtab.offset;
     const strEnd = strtab.offset + strtab.size;
-    const out: ElfSymbol[] = new Array<ElfSymbol>(count);
+    this.needSection(symtab);
+    this.needSection(strtab);
+    if (xindex !== undefined) this.needSection(xindex);
+    const out: ElfSymbol[] = keep === undefined ? new Array<ElfSymbol>(count) : [];
     for (let i = 0; i < count; i++) {
       const at = symtab.offset + i * entsize;
       const nameOff = this.u32(at);
@@ -320,7 +397,10 @@ export class ElfFile {
         throw new ElfFormatError(`symbol ${String(i)} name offset outside the string table`);
       const nul = this.bytes.indexOf(0, strStart + nameOff);
       if (nul < 0 || nul >= strEnd) throw new ElfFormatError(`symbol ${String(i)} name unterminated`);
-      out[i] = new TableSymbol(this, i, at, strStart + nameOff, nul, info, other, shndx, special);
+      if (keep === undefined)
+        out[i] = new TableSymbol(this, i, at, strStart + nameOff, nul, info, other, shndx, special);
+      else if (keep(this.bytes, strStart + nameOff, nul, shndx, special))
+        out.push(new TableSymbol(this, i, at, strStart + nameOff, nul, info, other, shndx, special));
     }
     return out;
   }
@@ -477,7 +557,10 @@ export function symbolNameStartsWith(sym: ElfSymbol, prefix: string): boolean {
   return sym instanceof TableSymbol ? sym.nameStartsWith(prefix) : sym.name.startsWith(prefix);
 }
 
-/** Parse the ELF headers of `bytes`; throws ElfFormatError on anything malformed. */
-export function parseElf(bytes: Uint8Array): ElfFile {
-  return new ElfFile(bytes);
+/**
+ * Parse the ELF headers of `bytes`; throws ElfFormatError on anything malformed. With
+ * `loaded`, `bytes` is a sparse image and reading outside those ranges throws ElfUnloadedError.
+ */
+export function parseElf(bytes: Uint8Array, loaded?: LoadedRanges): ElfFile {
+  return new ElfFile(bytes, loaded);
 }

@@ -29,6 +29,8 @@ export interface ExportedSymbol {
 const KSYMTAB = '__ksymtab_';
 const KSTRTABNS = '__kstrtabns_';
 const CRC = '__crc_';
+/** The name prefixes exportsFromSymbols looks at. */
+export const EXPORT_SYMBOL_PREFIXES: readonly string[] = [KSYMTAB, KSTRTABNS, CRC];
 const STT_SECTION = 3;
 
 /** Export type from the section holding __ksymtab_<sym>: the .ko's merged name or the .o's input name. */
@@ -46,11 +48,14 @@ function offsetOf(value: bigint): number {
 }
 
 /** Exports the way modpost reads them: __ksymtab_*, __kstrtabns_*, __crc_* symbols, in table order. */
-export function exportsFromSymbols(elf: ElfFile): ExportedSymbol[] {
+export function exportsFromSymbols(
+  elf: ElfFile,
+  symbols: readonly ElfSymbol[] = elf.symbols(),
+): ExportedSymbol[] {
   const found: { symbol: string; exportType: ExportType }[] = [];
   const namespaces = new Map<string, string>();
   const crcs = new Map<string, number>();
-  for (const sym of elf.symbols()) {
+  for (const sym of symbols) {
     // Fast reject on the name's bytes: most symbols are none of the three kinds.
     const kind = symbolNameStartsWith(sym, KSYMTAB)
       ? KSYMTAB

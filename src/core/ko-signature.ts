@@ -3,7 +3,7 @@
 // struct module_signature (include/linux/module_signature.h) is 12 bytes:
 //   u8 algo, hash, id_type, signer_len, key_id_len, pad[3]; __be32 sig_len.
 // The loader (kernel/module/signing.c) cuts the file the same way before reading the ELF.
-import { ElfFormatError } from './elf.js';
+import { ElfFormatError, requireLoaded, type LoadedRanges } from './elf.js';
 
 export const MODULE_SIG_STRING = '~Module signature appended~\n';
 const MAGIC = new TextEncoder().encode(MODULE_SIG_STRING);
@@ -35,7 +35,8 @@ export function hasSignatureMagic(bytes: Uint8Array): boolean {
 }
 
 /** The ELF image and the signature description; a magic with impossible lengths is malformed. */
-export function splitSignature(bytes: Uint8Array): SplitModule {
+export function splitSignature(bytes: Uint8Array, loaded?: LoadedRanges): SplitModule {
+  requireLoaded(loaded, bytes.length - MAGIC.length - INFO_SIZE, bytes.length, bytes.length);
   if (!hasSignatureMagic(bytes)) return { elf: bytes, signature: null };
   const infoAt = bytes.length - MAGIC.length - INFO_SIZE;
   if (infoAt < 0) throw new ElfFormatError('signature trailer too short for its information block');
@@ -50,6 +51,7 @@ export function splitSignature(bytes: Uint8Array): SplitModule {
       `module signature lengths do not fit the file (signature ${String(sigLen)} bytes)`,
     );
   }
+  requireLoaded(loaded, elfLength, elfLength + signerLen, bytes.length);
   const signerBytes = bytes.subarray(elfLength, elfLength + signerLen);
   return {
     elf: bytes.subarray(0, elfLength),

@@ -2,9 +2,19 @@
 // .modinfo, the CRCs it requires (__versions), the symbols it imports, the symbols it
 // exports with their CRCs, the size of its struct module and its signature. Pure: the
 // bytes come from src/system/ko-file.ts (which also decompresses).
-import { ElfFormatError, ET_REL, STB_GLOBAL, STB_WEAK, parseElf } from './elf.js';
-import type { ElfFile } from './elf.js';
-import { exportsFromKsymtab, exportsFromSymbols } from './ko-exports.js';
+import {
+  ElfFile,
+  ElfFormatError,
+  ET_REL,
+  SHT_SYMTAB,
+  SHT_SYMTAB_SHNDX,
+  STB_GLOBAL,
+  STB_WEAK,
+  parseElf,
+  type ElfSymbol,
+  type LoadedRanges,
+} from './elf.js';
+import { EXPORT_SYMBOL_PREFIXES, exportsFromKsymtab, exportsFromSymbols } from './ko-exports.js';
 import type { ExportedSymbol } from './ko-exports.js';
 import { parseModinfo } from './ko-modinfo.js';
 import type { Modinfo } from './ko-modinfo.js';
@@ -54,10 +64,14 @@ const EM_PPC = 20;
 const EM_PPC64 = 21;
 const EM_S390 = 22;
 
-/** Read a module; throws ElfFormatError (the caller names the file) on malformed input. */
-export function readKernelModule(bytes: Uint8Array): KernelModuleInfo {
-  const { elf: image, signature } = splitSignature(bytes);
-  const elf = parseElf(image);
+/**
+ * Read a module; throws ElfFormatError (the caller names the file) on malformed input.
+ * With `loaded`, `bytes` is a sparse image of the file (see moduleReadRanges) and needing a
+ * byte outside those ranges throws ElfUnloadedError naming them.
+ */
+export function readKernelModule(bytes: Uint8Array, loaded?: LoadedRanges): KernelModuleInfo {
+  const { elf: image, signature } = splitSignature(bytes, loaded);
+  const elf = parseElf(image, loaded);
   if (elf.type !== ET_REL) throw new ElfFormatError(`not a relocatable object (e_type ${String(elf.type)})`);
   // No .modinfo is no vermagic: a verdict for the caller to give, not a malformed file.
   const modinfoSec = elf.section('.modinfo');
@@ -69,16 +83,71 @@ export function readKernelModule(bytes: Uint8Array): KernelModuleInfo {
     machine: elf.machine,
     modinfo: parseModinfo(modinfoSec === undefined ? new Uint8Array(0) : elf.sectionData(modinfoSec)),
     versions: versionsSec === undefined ? null : readModVersions(elf, versionsSec),
-    imports: importsOf(elf),
-    exports: exportsOf(elf),
+    ...importsAndExports(elf),
     thisModuleSize: thisModule === undefined ? null : thisModule.size,
     signature,
   };
 }
 
-function importsOf(elf: ElfFile): ImportedSymbol[] {
+/** Sections whose data readKernelModule reads, besides the symbol table and its strings. */
+const VERDICT_SECTIONS: ReadonlySet<string> = new Set([
+  '.modinfo',
+  '__versions',
+  // __kstrtabns_* names point into it; __crc_* symbols into the CRC tables.
+  '__ksymtab_strings',
+  '__kcrctab',
+  '__kcrctab_gpl',
+]);
+
+/**
+ * The file ranges readKernelModule reads of a module, known from its headers (and trailer):
+ * a reader can read just those by position instead of the whole file (the code, data and
+ * relocations, ~90 % of it, are never looked at). Throws ElfUnloadedError while the headers
+ * themselves are not read. A module that needs more (exports without their symbols) says so
+ * the same way when it is read.
+ */
+export function moduleReadRanges(bytes: Uint8Array, loaded: LoadedRanges): (readonly [number, number])[] {
+  const { elf: image } = splitSignature(bytes, loaded);
+  const elf = parseElf(image, loaded);
+  const out: (readonly [number, number])[] = [];
+  const add = (sec: Parameters<typeof ElfFile.rangeOf>[0] | undefined): void => {
+    const r = sec === undefined ? undefined : ElfFile.rangeOf(sec);
+    if (r !== undefined) out.push(r);
+  };
+  for (const sec of elf.sections) {
+    if (VERDICT_SECTIONS.has(sec.name) || sec.type === SHT_SYMTAB_SHNDX) add(sec);
+    else if (sec.type === SHT_SYMTAB) {
+      add(sec);
+      add(elf.sections[sec.link]);
+    }
+  }
+  return out;
+}
+
+/** Name prefixes of the symbols that say what a module exports (as exportsFromSymbols reads them). */
+const EXPORT_PREFIX_BYTES = EXPORT_SYMBOL_PREFIXES.map((p) => Array.from(p, (c) => c.charCodeAt(0)));
+
+/**
+ * Imports and exports from one pass over the symbol table that makes objects only for the
+ * symbols either needs: undefined ones and the export bookkeeping (__ksymtab_*, …).
+ */
+function importsAndExports(elf: ElfFile): Pick<KernelModuleInfo, 'imports' | 'exports'> {
+  const symbols = elf.selectSymbols((bytes, start, end, shndx, special) => {
+    if (shndx === 0 && !special) return true;
+    // Every prefix starts with "__": most names are rejected on their first bytes.
+    if (end - start < 6 || bytes[start] !== 0x5f || bytes[start + 1] !== 0x5f) return false;
+    return EXPORT_PREFIX_BYTES.some((p) => {
+      if (end - start < p.length) return false;
+      for (let i = 2; i < p.length; i++) if (bytes[start + i] !== p[i]) return false;
+      return true;
+    });
+  });
+  return { imports: importsOf(elf, symbols), exports: exportsOf(elf, symbols) };
+}
+
+function importsOf(elf: ElfFile, symbols: readonly ElfSymbol[]): ImportedSymbol[] {
   const out: ImportedSymbol[] = [];
-  for (const sym of elf.symbols()) {
+  for (const sym of symbols) {
     if (sym.shndx !== 0 || sym.special || sym.name === '') continue;
     if (sym.bind !== STB_GLOBAL && sym.bind !== STB_WEAK) continue;
     if (ignoredUndefined(elf.machine, sym.name)) continue;
@@ -99,8 +168,8 @@ function ignoredUndefined(machine: number, name: string): boolean {
 }
 
 /** Symbols give kbuild's order; a module stripped of its local symbols still has the sections. */
-function exportsOf(elf: ElfFile): ExportedSymbol[] {
-  const fromSymbols = exportsFromSymbols(elf);
+function exportsOf(elf: ElfFile, symbols: readonly ElfSymbol[]): ExportedSymbol[] {
+  const fromSymbols = exportsFromSymbols(elf, symbols);
   if (fromSymbols.length > 0) return fromSymbols;
   const tables = ['__ksymtab', '__ksymtab_gpl'].map((n) => elf.section(n)?.size ?? 0);
   if (tables.every((size) => size === 0)) return [];

@@ -3,12 +3,12 @@
 // name. Decompression happens in-process (node:zlib, xz-decompress's wasm, fzstd): no
 // external tool, no shell. Problems name the file: InputError for a missing or malformed
 // module (exit 2), EnvironmentError when the disk lets us down (exit 3).
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import { ElfFormatError } from '../core/elf.js';
+import { ElfFormatError, ElfUnloadedError } from '../core/elf.js';
 import { EnvironmentError, InputError } from '../core/errors.js';
-import { readKernelModule } from '../core/ko.js';
+import { moduleReadRanges, readKernelModule } from '../core/ko.js';
 import type { KernelModuleInfo } from '../core/ko.js';
 
 export type ModuleCompression = 'none' | 'gzip' | 'xz' | 'zstd';
@@ -60,6 +60,8 @@ export async function readModuleBytes(file: string, maxBytes = MAX_MODULE_BYTES)
 
 /** Read and parse a module file; every failure names the file. */
 export async function readKernelModuleFile(file: string): Promise<KernelModuleInfo> {
+  const sparse = readUncompressedSections(file);
+  if (sparse !== undefined) return sparse;
   const bytes = await readModuleBytes(file);
   try {
     return readKernelModule(bytes);
@@ -67,6 +69,97 @@ export async function readKernelModuleFile(file: string): Promise<KernelModuleIn
     if (err instanceof ElfFormatError) throw new InputError(file, err.problem);
     throw err;
   }
+}
+
+/** Below this size a module is read whole: one read costs less than the positioned ones. */
+const SPARSE_MIN_BYTES = 64 << 10;
+/** Read first from the end: the signature, and (as ld -r lays modules out) the section headers and their names. */
+const TAIL_BYTES = 16 << 10;
+/** Ranges closer than this are read as one (a read costs more than a few pages copied). */
+const COALESCE_GAP = 16 << 10;
+/** Rounds of "the parser needs more" before reading the whole file instead. */
+const MAX_ROUNDS = 16;
+
+/**
+ * The file's bytes at their offsets; only the ranges read so far hold them. Reused from
+ * module to module (per thread): the parser copies out everything it keeps.
+ */
+let scratch = Buffer.allocUnsafe(0);
+
+/**
+ * An uncompressed module parsed from the sections a verdict needs, read by position (the
+ * headers and trailer, then .modinfo, __versions, the symbol table and its strings, the
+ * export string and CRC tables) rather than whole: on a kernel's 4,000 modules that is
+ * ~10 % of the bytes. Undefined when the file is small, compressed, not a regular file,
+ * unreadable or malformed: the whole-file path then reads it and gives the same result or
+ * the same error.
+ */
+function readUncompressedSections(file: string): KernelModuleInfo | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size < SPARSE_MIN_BYTES || st.size > MAX_MODULE_BYTES) return undefined;
+    const size = st.size;
+    if (scratch.length < size)
+      scratch = Buffer.allocUnsafe(Math.max(size, Math.min(2 * scratch.length, MAX_MODULE_BYTES)));
+    const bytes = scratch.subarray(0, size);
+    const read: [number, number][] = [];
+    const loaded = (start: number, end: number): boolean => read.some(([s, e]) => s <= start && end <= e);
+    const load = (start: number, end: number): boolean => {
+      let at = start;
+      while (at < end) {
+        const n = readSync(fd, bytes, at, end - at, at);
+        if (n === 0) return false; // the file shrank under us
+        at += n;
+      }
+      read.push([start, end]);
+      return true;
+    };
+    if (!load(0, 64) || detectCompression(bytes) !== 'none') return undefined;
+    if (!load(Math.max(64, size - TAIL_BYTES), size)) return undefined;
+    let wanted: (readonly [number, number])[] | undefined;
+    for (let round = 0; wanted === undefined && round < MAX_ROUNDS; round++) {
+      try {
+        wanted = moduleReadRanges(bytes, loaded);
+      } catch (err) {
+        if (!(err instanceof ElfUnloadedError) || !load(err.start, err.end)) return undefined;
+      }
+    }
+    if (wanted === undefined) return undefined;
+    for (const [start, end] of coalesce(wanted.filter(([s, e]) => !loaded(s, e)))) {
+      if (!load(start, end)) return undefined;
+    }
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      try {
+        return readKernelModule(bytes, loaded);
+      } catch (err) {
+        if (!(err instanceof ElfUnloadedError) || !load(err.start, err.end)) return undefined;
+      }
+    }
+    return undefined;
+  } catch {
+    // A read error or a malformed file: the whole-file path reports it as it always has.
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Sorted, with ranges closer than COALESCE_GAP joined. */
+function coalesce(ranges: readonly (readonly [number, number])[]): [number, number][] {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [s, e] of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && s <= last[1] + COALESCE_GAP) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
 }
 
 async function decompressModule(

@@ -160,3 +160,63 @@ describe('module files on disk', () => {
     expect(await failure(locked)).toBeInstanceOf(EnvironmentError);
   });
 });
+
+describe('reading only the sections a verdict needs', () => {
+  /** The whole-file answer: the module parsed from all its bytes, or the error that ends in. */
+  async function whole(file: string): Promise<unknown> {
+    try {
+      return readKernelModule(await readFile(file));
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+  async function sparse(file: string): Promise<unknown> {
+    try {
+      return await readKernelModuleFile(file);
+    } catch (err) {
+      return { error: (err as InputError).problem };
+    }
+  }
+
+  it('parses real modules of every size exactly as from the whole file', async () => {
+    const files = execFileSync('find', [KERNEL, '-name', '*.ko', '-size', '+48k'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => f !== '')
+      .sort()
+      .filter((_f, i) => i % 25 === 0);
+    expect(files.length).toBeGreaterThan(40);
+    for (const f of [...files, `${KERNEL}/fs/ext4/ext4.ko`, SAMPLE])
+      expect(await sparse(f)).toEqual(await whole(f));
+  });
+
+  it('gives the same result or error as the whole file when bytes anywhere are damaged', async () => {
+    const big = await readFile(`${KERNEL}/fs/ext4/ext4.ko`);
+    const file = path.join(dir, 'damaged.ko');
+    // Deterministic damage: header fields, the section table at the end, the symbol table, the trailer.
+    const spots = [
+      0x18,
+      0x28,
+      0x3c,
+      0x3e,
+      big.length - 5000,
+      big.length - 4000,
+      big.length - 30,
+      1_000_000,
+      1_100_000,
+      710_000,
+    ];
+    for (const at of spots) {
+      for (const value of [0x00, 0xff, 0x7f]) {
+        const bytes = Buffer.from(big);
+        bytes.fill(value, at, at + 8);
+        await writeFile(file, bytes);
+        const expected = await whole(file);
+        const got = await sparse(file);
+        expect(got).toEqual(expected);
+      }
+    }
+    // Truncated: the sections past the end are an error, as from the whole file.
+    await writeFile(file, big.subarray(0, 900_000));
+    expect(await sparse(file)).toEqual(await whole(file));
+  });
+});
