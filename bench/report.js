@@ -62,6 +62,10 @@ export function misses(r) {
     out.push(`wall ${fmtSeconds(r.ours.timing.median)} > ${fmtSeconds(t.wallSeconds)}`);
   }
   if (t.ratio !== undefined && !(ratio(r) >= t.ratio)) out.push(`ratio ${fmtRatio(ratio(r))} < ${t.ratio}×`);
+  if (t.floorFactor !== undefined && r.floor !== undefined) {
+    const f = r.ours.timing.median / r.floor.timing.median;
+    if (!(f <= t.floorFactor)) out.push(`${f.toFixed(2)}× the floor > ${t.floorFactor}×`);
+  }
   return out;
 }
 
@@ -71,6 +75,11 @@ function targetText(r) {
   const parts = [];
   if (t.wallSeconds !== undefined) parts.push(`≤ ${fmtSeconds(t.wallSeconds)}`);
   if (t.ratio !== undefined) parts.push(`≥ ${t.ratio}×`);
+  if (t.floorFactor !== undefined && r.floor !== undefined) {
+    parts.push(
+      `≤ ${t.floorFactor}× the floor (${(r.ours.timing.median / r.floor.timing.median).toFixed(2)}× ${r.floor.label})`,
+    );
+  }
   const m = misses(r);
   return `${parts.join(', ')}: ${m.length === 0 ? 'met' : `**missed** (${m.join('; ')})`}`;
 }

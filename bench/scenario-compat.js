@@ -113,7 +113,7 @@ export async function runCompat(ctx) {
         rssKiB: c.a.maxRssKiB,
       },
       floor: ctx.floors.help,
-      target: id === '4' ? { wallSeconds: 2, ratio: 10 } : undefined,
+      target: id === '4' ? { wallSeconds: 0.6, ratio: 15 } : undefined,
       profile: { label: `dkms-abi abi compat --symvers ${target} (4022 modules)`, argv: cmds.ours.argv },
       notes: [
         `${target}: dkms-abi finds ${c.unusable} unusable, weak-modules ${c.incompatible} incompatible (no module usable for dkms-abi is incompatible for weak-modules)`,

@@ -24,6 +24,8 @@ export async function runScaling(ctx) {
       { kernels: full.kernels / 4, modules: full.modules },
       { kernels: full.kernels / 2, modules: full.modules },
       full,
+      // Ten times scenario 1's kernels: 10,000 status lines (--quick: 40 kernels).
+      { kernels: full.kernels * (q ? 5 : 10), modules: full.modules },
     ]),
   );
   series.push(

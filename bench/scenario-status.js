@@ -70,7 +70,7 @@ export async function runStatus(ctx) {
     alt: { label: `dkms status (${ctx.machine.dkms})`, timing: tAlt, rssKiB: a.maxRssKiB },
     others: [{ label: 'dkms-abi status, verdict cache cleared', timing: tCold, rssKiB: rCold.maxRssKiB }],
     floor: ctx.floors.help,
-    target: { wallSeconds: 0.2, ratio: 100 },
+    target: { wallSeconds: 0.12, ratio: 100 },
     profile: { label: 'dkms-abi status', argv: f.ours.argv },
     bounds: [
       `The work is proportional to the tree: for each of the ${f.gen.entries} lines dkms-abi lists DKMS's kernel directory and reads two links (the installed mark and the build link) — about ten file system calls per line (strace counts ~10,000 for 1000 lines) — and checks the cached verdicts of every kernel (one small JSON file each, valid while the kernel's files and the tree's modules are unchanged). There is no per-line process or bash run, which is where stock dkms spends its time; what is left is Node's start, the CLI's module loading and those system calls, on a machine where each costs more than usual (see Conditions).`,
