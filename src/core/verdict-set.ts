@@ -81,3 +81,80 @@ export function checkModuleSet(
   for (const m of members) verdictOf(m);
   return verdicts;
 }
+
+// Judging a set on several threads: each thread judges its share of the members with every
+// member's exports visible (checkModule is per module), but whether a member it depends on is
+// itself usable is only known once every member is judged. So a thread answers "depends on
+// member P" with a placeholder where the loader's order puts that check, and
+// resolveDeferredDependencies later turns the placeholders into what checkModuleSet would
+// have said, in the same order, with the same cycles left unjudged.
+
+const DEFERRED = '\u0000deferred:';
+
+/**
+ * The providerUsability a thread gives checkModule: for another member, "unusable" with a
+ * placeholder reason (so checkModule records the dependency once, at the first import from
+ * it, as it does for an unusable one); anything else as `base` says.
+ */
+export function deferredMemberUsability(
+  base: ((provider: string) => Usability | undefined) | undefined,
+): (provider: string) => Usability | undefined {
+  return (provider) =>
+    provider.startsWith(MEMBER) ? { usable: false, reason: DEFERRED + provider } : base?.(provider);
+}
+
+/** The provider key a set member's exports carry: what presentModuleOf is given for it. */
+export function memberProvider(key: string): string {
+  return MEMBER + key;
+}
+
+/**
+ * checkModuleSet's verdicts from verdicts made with deferredMemberUsability (`raw`, by
+ * member key): each placeholder becomes the dependency problem if that member is unusable
+ * (judged first, recursively, as the loader loads dependencies first), and is dropped if it
+ * is usable or is being judged (a cycle).
+ */
+export function resolveDeferredDependencies(
+  members: readonly Pick<SetMember, 'key'>[],
+  raw: ReadonlyMap<string, ModuleVerdict>,
+): Map<string, ModuleVerdict> {
+  const verdicts = new Map<string, ModuleVerdict>();
+  const inProgress = new Set<string>();
+  const verdictOf = (key: string): ModuleVerdict => {
+    const done = verdicts.get(key);
+    if (done !== undefined) return done;
+    const v = raw.get(key) ?? { usable: true, problems: [] };
+    inProgress.add(key);
+    const problems = v.problems.flatMap((p) => {
+      if (p.kind !== 'dependency' || p.actual === null || !p.actual.startsWith(DEFERRED)) return [p];
+      const dep = p.actual.slice(DEFERRED.length + MEMBER.length);
+      if (inProgress.has(dep) || !raw.has(dep)) return [];
+      const u = summarize(verdictOf(dep));
+      return u.usable ? [] : [{ ...p, actual: u.reason }];
+    });
+    inProgress.delete(key);
+    const resolved = { usable: problems.length === 0, problems };
+    verdicts.set(key, resolved);
+    return resolved;
+  };
+  for (const m of members) verdictOf(m.key);
+  return verdicts;
+}
+
+/**
+ * A thread's share of a set: `own` judged with every member's exports present (`present`:
+ * presentModuleOf(member, memberProvider(member.key)) of every member, in the set's order),
+ * dependencies on members deferred; resolveDeferredDependencies finishes the job.
+ */
+export function checkMembersDeferred(
+  present: readonly PresentModule[],
+  own: readonly SetMember[],
+  base: VerdictTarget,
+): Map<string, ModuleVerdict> {
+  const target: VerdictTarget = {
+    ...base,
+    symbols: layeredLookup(base.symbols, present),
+    providerUsability: deferredMemberUsability(base.providerUsability),
+  };
+  return new Map(own.map((m) => [m.key, checkModule(m.module, target, m.name)]));
+}

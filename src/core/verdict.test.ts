@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readKernelModule } from './ko.js';
 import type { Modinfo } from './ko-modinfo.js';
@@ -18,7 +18,29 @@ import {
 import { loaderRules, loaderVersionOf, parseKernelConfig, type LoaderRules } from './verdict-loader.js';
 import { moduleNameOf } from './ko-name.js';
 import { layeredLookup } from './verdict-lookup.js';
-import { checkModuleSet, type SetMember } from './verdict-set.js';
+import {
+  checkMembersDeferred,
+  checkModuleSet,
+  memberProvider,
+  presentModuleOf,
+  resolveDeferredDependencies,
+  type SetMember,
+} from './verdict-set.js';
+
+/** checkModuleSet as the thread pool does it: shares judged apart, dependencies resolved after. */
+function judgedInShares(
+  members: readonly SetMember[],
+  base: VerdictTarget,
+  shares: number,
+): Map<string, ModuleVerdict> {
+  const present = members.map((m) => presentModuleOf(m, memberProvider(m.key)));
+  const raw = new Map<string, ModuleVerdict>();
+  for (let s = 0; s < shares; s++) {
+    const own = members.filter((_m, i) => i % shares === s);
+    for (const [k, v] of checkMembersDeferred(present, own, base)) raw.set(k, v);
+  }
+  return resolveDeferredDependencies(members, raw);
+}
 
 const K = '6.1.0-47-amd64';
 const MAGIC = `${K} SMP preempt mod_unload modversions `;
@@ -499,9 +521,83 @@ describe('module sets (present together)', () => {
     const v = checkModuleSet([member('a.ko', a), member('b.ko', b)], target());
     expect([...v.values()].every((x) => x.usable)).toBe(true);
   });
+
+  it('judged in shares on several threads, with dependencies resolved after, gives the same verdicts', () => {
+    const broken = {
+      ...provider,
+      versions: (provider.versions ?? []).map((x) => ({ ...x, crc: x.name === 'module_layout' ? 9 : x.crc })),
+    };
+    // A chain (top → consumer → broken provider), a cycle through a broken module, a self-user.
+    const top = mod({
+      name: 'top',
+      versions: { ...GOOD_VERSIONS, c_fn: 3 },
+      imports: ['c_fn'],
+    });
+    const consumer2 = mod({
+      name: 'abi_consumer',
+      importNs: ['DKMS_ABI_DEMO'],
+      versions: { ...GOOD_VERSIONS, abi_provider_add: 0x85ee738e, abi_provider_ns_value: 0x89f44eec },
+      imports: ['_printk', 'abi_provider_add', 'abi_provider_ns_value'],
+      exports: [{ symbol: 'c_fn', crc: 3 }],
+    });
+    const x = mod({
+      name: 'x',
+      versions: { ...GOOD_VERSIONS, module_layout: 7, y_fn: 2 },
+      imports: ['y_fn'],
+      exports: [{ symbol: 'x_fn', crc: 1 }],
+    });
+    const y = mod({
+      name: 'y',
+      versions: { ...GOOD_VERSIONS, x_fn: 1 },
+      imports: ['x_fn'],
+      exports: [{ symbol: 'y_fn', crc: 2 }],
+    });
+    const self = mod({
+      name: 'self',
+      versions: { ...GOOD_VERSIONS, s_fn: 4 },
+      imports: ['s_fn'],
+      exports: [{ symbol: 's_fn', crc: 4 }],
+    });
+    const sets = [
+      [member('t.ko', top), member('c.ko', consumer2), member('p.ko', broken)],
+      [member('p.ko', broken), member('c.ko', consumer2), member('t.ko', top)],
+      [member('c.ko', consumer), member('p.ko', provider)],
+      [member('x.ko', x), member('y.ko', y), member('s.ko', self), member('c.ko', consumer)],
+      [member('y.ko', y), member('x.ko', x)],
+    ];
+    for (const set of sets) {
+      const expected = checkModuleSet(set, target());
+      for (const shares of [1, 2, 3]) expect(judgedInShares(set, target(), shares)).toEqual(expected);
+    }
+  });
 });
 
 describe('real Debian modules', () => {
+  it('a kernel subtree judged in shares gives the verdicts of one set, on its own ABI and another', () => {
+    const dir = '/var/cache/dkms-abi/images/6.1.0-47-amd64/lib/modules/6.1.0-47-amd64/kernel';
+    const files = ['net/netfilter', 'fs', 'drivers/scsi']
+      .flatMap((d) =>
+        readdirSync(`${dir}/${d}`, { recursive: true, encoding: 'utf8' })
+          .filter((f) => f.endsWith('.ko'))
+          .map((f) => `${dir}/${d}/${f}`),
+      )
+      .sort();
+    const members = files.map((f) => {
+      const m = readKernelModule(readFileSync(f));
+      return { key: f, module: m, name: m.modinfo.name ?? f };
+    });
+    expect(members.length).toBeGreaterThan(300);
+    for (const kver of ['6.1.0-47-amd64', '6.1.0-50-amd64']) {
+      const symbols = parseSymvers(
+        readFileSync(`/usr/src/linux-headers-${kver}/Module.symvers`, 'utf8'),
+        kver,
+      ).bySymbol;
+      const base = target({ kernel: kver, vermagic: null, symbols });
+      const expected = checkModuleSet(members, base);
+      expect(judgedInShares(members, base, 2)).toEqual(expected);
+    }
+  });
+
   const IMAGES = '/var/cache/dkms-abi/images';
   const ko = (kver: string, rel: string) =>
     readKernelModule(readFileSync(`${IMAGES}/${kver}/lib/modules/${kver}/kernel/${rel}`));

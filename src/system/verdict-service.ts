@@ -168,6 +168,12 @@ export class VerdictService implements UsabilityChecker {
   ): Promise<FilesReport> {
     const t = await this.target(kernel, opts);
     if (!t.ok) throw new EnvironmentError(t.reason);
+    if (opts.symversFile !== undefined) {
+      // Against a Module.symvers alone: many files are judged on every core.
+      const { judgeFilesInPool } = await import('./verdict-pool.js');
+      const pooled = await judgeFilesInPool(hostPaths, { ...opts, symversFile: opts.symversFile });
+      if (pooled !== undefined) return { kernel: t.target.kernel, sources: t.sources, results: pooled };
+    }
     const members = await readMembers(hostPaths);
     const treeUsability =
       opts.symversFile === undefined ? await this.treeUsabilityByProvider(kernel, true) : undefined;

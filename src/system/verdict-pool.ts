@@ -1,0 +1,149 @@
+// Verdicts for many module files on every core: a pool of worker threads (one per core the
+// process may use, os.availableParallelism()), each reading and parsing a share of the files
+// (by position, only the sections a verdict needs) and then judging its share with every
+// file's exports present. Dependencies between the files are resolved here afterwards
+// (resolveDeferredDependencies), so the verdicts are those of checkModuleSet on one thread.
+// Few files are judged on this thread: starting a worker costs more than it saves. Used for a
+// target that is a Module.symvers alone (`abi compat --symvers`), which a worker loads itself.
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { EnvironmentError, InputError } from '../core/errors.js';
+import type { ModuleVerdict } from '../core/verdict.js';
+import type { PresentModule } from '../core/verdict-lookup.js';
+import { resolveDeferredDependencies } from '../core/verdict-set.js';
+import type { VerdictTargetOptions } from './verdict-target.js';
+
+/** Below this many files the pool is not started. */
+const POOL_MIN_FILES = 64;
+/** At least this many files per thread. */
+const PER_THREAD = 32;
+
+export type PooledError =
+  | { readonly kind: 'input'; readonly file: string; readonly problem: string; readonly line?: number }
+  | { readonly kind: 'environment'; readonly message: string }
+  | { readonly kind: 'other'; readonly message: string };
+
+export type WorkerRequest =
+  | { readonly kind: 'read'; readonly files: readonly string[] }
+  | {
+      readonly kind: 'judge';
+      readonly present: readonly PresentModule[];
+      readonly options: VerdictTargetOptions & { readonly symversFile: string };
+    };
+
+export type WorkerReply =
+  | {
+      readonly kind: 'read';
+      readonly results: readonly (
+        | { readonly ok: true; readonly name: string; readonly present: PresentModule }
+        | { readonly ok: false; readonly error: PooledError }
+      )[];
+    }
+  | { readonly kind: 'judge'; readonly verdicts: readonly (readonly [string, ModuleVerdict])[] }
+  | { readonly kind: 'failed'; readonly error: PooledError };
+
+export interface PooledVerdict {
+  readonly path: string;
+  readonly name: string;
+  readonly verdict: ModuleVerdict;
+}
+
+/**
+ * The verdicts of `files` judged together against `options.symversFile`, in the files' order;
+ * undefined when the pool is not worth starting (or cannot start): judge on this thread. The
+ * first file (in order) that cannot be read is the error, as when reading on one thread.
+ */
+export async function judgeFilesInPool(
+  files: readonly string[],
+  options: VerdictTargetOptions & { readonly symversFile: string },
+): Promise<PooledVerdict[] | undefined> {
+  const threads = Math.min(os.availableParallelism(), Math.floor(files.length / PER_THREAD));
+  if (files.length < POOL_MIN_FILES || threads < 2) return undefined;
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < threads; i++)
+      workers.push(
+        new Worker(new URL('./verdict-worker.js', import.meta.url), {
+          // Everything a thread reads lives until it has judged: a young generation this size
+          // spares it most of the copying of survivors.
+          resourceLimits: { maxYoungGenerationSizeMb: 96 },
+        }),
+      );
+  } catch {
+    // No worker script beside this one (a bundle without it): judge on this thread.
+    await Promise.all(workers.map((w) => w.terminate()));
+    return undefined;
+  }
+  try {
+    // Interleaved shares: neighbouring files (one driver's modules) differ in size the most.
+    const shares = workers.map((_w, t) => files.filter((_f, i) => i % threads === t));
+    const read = await Promise.all(workers.map((w, t) => ask(w, { kind: 'read', files: shares[t] ?? [] })));
+    const names: string[] = [];
+    const present: PresentModule[] = [];
+    for (let i = 0; i < files.length; i++) {
+      const reply = read[i % threads];
+      const r = reply?.kind === 'read' ? reply.results[Math.floor(i / threads)] : undefined;
+      if (r === undefined) throw new EnvironmentError('module reader thread gave no answer');
+      if (!r.ok) throw revive(r.error);
+      names.push(r.name);
+      present.push(r.present);
+    }
+    const judged = await Promise.all(workers.map((w) => ask(w, { kind: 'judge', present, options })));
+    const raw = new Map<string, ModuleVerdict>();
+    for (const reply of judged) {
+      if (reply.kind !== 'judge') throw new EnvironmentError('verdict thread gave no answer');
+      for (const [key, v] of reply.verdicts) raw.set(key, v);
+    }
+    const verdicts = resolveDeferredDependencies(
+      files.map((key) => ({ key })),
+      raw,
+    );
+    return files.map((path, i) => ({
+      path,
+      name: names[i] as string,
+      verdict: verdicts.get(path) ?? { usable: true, problems: [] },
+    }));
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** One request, its one reply; a thread that fails or exits fails the call. */
+function ask(w: Worker, req: WorkerRequest): Promise<WorkerReply> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+      w.off('exit', onExit);
+    };
+    const onMessage = (reply: WorkerReply): void => {
+      cleanup();
+      if (reply.kind === 'failed') reject(revive(reply.error));
+      else resolve(reply);
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onExit = (code: number): void => {
+      cleanup();
+      reject(new EnvironmentError(`verdict thread exited with code ${String(code)}`));
+    };
+    w.on('message', onMessage);
+    w.on('error', onError);
+    w.on('exit', onExit);
+    w.postMessage(req);
+  });
+}
+
+/** The error as this thread would have thrown it: same class, same message. */
+function revive(e: PooledError): Error {
+  switch (e.kind) {
+    case 'input':
+      return new InputError(e.file, e.problem, e.line);
+    case 'environment':
+      return new EnvironmentError(e.message);
+    case 'other':
+      return new Error(e.message);
+  }
+}
