@@ -129,6 +129,16 @@ export function decodeString(bytes: Uint8Array, start: number, end: number): str
   return utf8.decode(bytes.subarray(start, end));
 }
 
+/** selectSymbols' choice, from a symbol's name (where it starts, a limit it ends before), st_shndx and st_info. */
+export type SymbolFilter = (
+  bytes: Uint8Array,
+  nameStart: number,
+  limit: number,
+  shndx: number,
+  special: boolean,
+  info: number,
+) => boolean;
+
 export class ElfFile {
   readonly bytes: Uint8Array;
   readonly is64: boolean;
@@ -340,23 +350,15 @@ export class ElfFile {
    * The symbols `keep` picks, in table order (each keeps its index); the others are checked
    * as symbols() checks them (an error is the same error) but no object is made for them.
    * A module has thousands of symbols, and a verdict looks at a few of them: the undefined
-   * ones and the export bookkeeping. `keep` sees the name's bytes [start, end) of `bytes`.
+   * ones and the export bookkeeping. `keep` sees where the name starts in `bytes`, and a
+   * limit it is NUL-terminated before (its end, or the string table's when that ends in a
+   * NUL: then no name needs looking for its end unless it is kept).
    */
-  selectSymbols(
-    keep: (bytes: Uint8Array, nameStart: number, nameEnd: number, shndx: number, special: boolean) => boolean,
-  ): ElfSymbol[] {
+  selectSymbols(keep: SymbolFilter): ElfSymbol[] {
     return this.readSymbols(keep);
   }
 
-  private readSymbols(
-    keep?: (
-      bytes: Uint8Array,
-      nameStart: number,
-      nameEnd: number,
-      shndx: number,
-      special: boolean,
-    ) => boolean,
-  ): ElfSymbol[] {
+  private readSymbols(keep?: SymbolFilter): ElfSymbol[] {
     const symtab = this.sections.find((s) => s.type === SHT_SYMTAB);
     if (symtab === undefined) return [];
     const entsize = this.is64 ? 24 : 16;
@@ -375,6 +377,8 @@ export class ElfFile {
     this.needSection(strtab);
     if (xindex !== undefined) this.needSection(xindex);
     const out: ElfSymbol[] = keep === undefined ? new Array<ElfSymbol>(count) : [];
+    // A table ending in NUL terminates every name inside it: no search per name to check that.
+    const terminated = keep !== undefined && strtab.size > 0 && this.bytes[strEnd - 1] === 0;
     for (let i = 0; i < count; i++) {
       const at = symtab.offset + i * entsize;
       const nameOff = this.u32(at);
@@ -395,11 +399,19 @@ export class ElfFile {
       }
       if (nameOff >= strtab.size)
         throw new ElfFormatError(`symbol ${String(i)} name offset outside the string table`);
+      if (terminated) {
+        const start = strStart + nameOff;
+        if (keep(this.bytes, start, strEnd, shndx, special, info))
+          out.push(
+            new TableSymbol(this, i, at, start, this.bytes.indexOf(0, start), info, other, shndx, special),
+          );
+        continue;
+      }
       const nul = this.bytes.indexOf(0, strStart + nameOff);
       if (nul < 0 || nul >= strEnd) throw new ElfFormatError(`symbol ${String(i)} name unterminated`);
       if (keep === undefined)
         out[i] = new TableSymbol(this, i, at, strStart + nameOff, nul, info, other, shndx, special);
-      else if (keep(this.bytes, strStart + nameOff, nul, shndx, special))
+      else if (keep(this.bytes, strStart + nameOff, nul, shndx, special, info))
         out.push(new TableSymbol(this, i, at, strStart + nameOff, nul, info, other, shndx, special));
     }
     return out;

@@ -71,7 +71,7 @@ export async function readKernelModuleFile(file: string): Promise<KernelModuleIn
   }
 }
 
-/** Below this size a module is read whole: one read costs less than the positioned ones. */
+/** Below this size a module is read whole (into the scratch buffer): one read costs less than the positioned ones. */
 const SPARSE_MIN_BYTES = 64 << 10;
 /** Read first from the end: the signature, and (as ld -r lays modules out) the section headers and their names. */
 const TAIL_BYTES = 16 << 10;
@@ -90,7 +90,8 @@ let scratch = Buffer.allocUnsafe(0);
  * An uncompressed module parsed from the sections a verdict needs, read by position (the
  * headers and trailer, then .modinfo, __versions, the symbol table and its strings, the
  * export string and CRC tables) rather than whole: on a kernel's 4,000 modules that is
- * ~10 % of the bytes. Undefined when the file is small, compressed, not a regular file,
+ * ~10 % of the bytes; a small one is read whole into the same buffer. Undefined when the
+ * file is compressed, not a regular file,
  * unreadable or malformed: the whole-file path then reads it and gives the same result or
  * the same error.
  */
@@ -103,7 +104,7 @@ function readUncompressedSections(file: string): KernelModuleInfo | undefined {
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() || st.size < SPARSE_MIN_BYTES || st.size > MAX_MODULE_BYTES) return undefined;
+    if (!st.isFile() || st.size < 64 || st.size > MAX_MODULE_BYTES) return undefined;
     const size = st.size;
     if (scratch.length < size)
       scratch = Buffer.allocUnsafe(Math.max(size, Math.min(2 * scratch.length, MAX_MODULE_BYTES)));
@@ -121,6 +122,10 @@ function readUncompressedSections(file: string): KernelModuleInfo | undefined {
       return true;
     };
     if (!load(0, 64) || detectCompression(bytes) !== 'none') return undefined;
+    if (size < SPARSE_MIN_BYTES) {
+      // Small: read whole, into the same buffer (no Buffer per module for the collector).
+      return load(64, size) ? readKernelModule(bytes) : undefined;
+    }
     if (!load(Math.max(64, size - TAIL_BYTES), size)) return undefined;
     let wanted: (readonly [number, number])[] | undefined;
     for (let round = 0; wanted === undefined && round < MAX_ROUNDS; round++) {
