@@ -1,11 +1,13 @@
-// Verdicts for many module files on every core: a pool of worker threads (one per core the
-// process may use, os.availableParallelism()), each reading and parsing a share of the files
-// (by position, only the sections a verdict needs) and then judging its share with every
+// Verdicts for many module files on several cores: a pool of worker threads (one per core
+// the process may use, os.availableParallelism(), but the main thread's), each reading and
+// parsing a share of the files (by position, only the sections a verdict needs) and then judging its share with every
 // file's exports present. Dependencies between the files are resolved here afterwards
 // (resolveDeferredDependencies), so the verdicts are those of checkModuleSet on one thread.
 // Few files are judged on this thread: starting a worker costs more than it saves. Used for a
 // target that is a Module.symvers alone (`abi compat --symvers`), which a worker loads itself.
+import { existsSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import type { ModuleVerdict } from '../core/verdict.js';
@@ -48,6 +50,19 @@ export interface PooledVerdict {
   readonly verdict: ModuleVerdict;
 }
 
+/** Worker threads for judging `count` files: under 2, judge on the main thread. */
+export function poolThreads(count: number): number {
+  // DKMS_ABI_THREADS=N: N worker threads (0 or 1: none) whatever the machine; for tests and tuning.
+  const forced = Number.parseInt(process.env['DKMS_ABI_THREADS'] ?? '', 10);
+  if (Number.isInteger(forced) && forced >= 0) return Math.min(forced, count);
+  if (count < POOL_MIN_FILES) return 0;
+  // The main thread keeps a core (it collects, deserialises and formats while the workers
+  // run): measured on 2 cores shared with other work, two workers beside it cost ~2x the CPU
+  // of one thread and finished later (each isolate warms up its own code and collects its
+  // own garbage), so the pool starts only where at least two cores are left for it.
+  return Math.min(os.availableParallelism() - 1, Math.floor(count / PER_THREAD));
+}
+
 /**
  * The verdicts of `files` judged together against `options.symversFile`, in the files' order;
  * undefined when the pool is not worth starting (or cannot start): judge on this thread. The
@@ -56,21 +71,23 @@ export interface PooledVerdict {
 export async function judgeFilesInPool(
   files: readonly string[],
   options: VerdictTargetOptions & { readonly symversFile: string },
+  threads: number = poolThreads(files.length),
 ): Promise<PooledVerdict[] | undefined> {
-  const threads = Math.min(os.availableParallelism(), Math.floor(files.length / PER_THREAD));
-  if (files.length < POOL_MIN_FILES || threads < 2) return undefined;
+  const script = new URL('./verdict-worker.js', import.meta.url);
+  // No worker script beside this one (run from the sources, or a bundle without it): judge here.
+  if (threads < 2 || !existsSync(fileURLToPath(script))) return undefined;
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < threads; i++)
       workers.push(
-        new Worker(new URL('./verdict-worker.js', import.meta.url), {
+        new Worker(script, {
           // Everything a thread reads lives until it has judged: a young generation this size
           // spares it most of the copying of survivors.
           resourceLimits: { maxYoungGenerationSizeMb: 96 },
         }),
       );
   } catch {
-    // No worker script beside this one (a bundle without it): judge on this thread.
+    // Threads refused (resource limits): judge on this thread.
     await Promise.all(workers.map((w) => w.terminate()));
     return undefined;
   }
