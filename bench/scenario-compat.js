@@ -115,6 +115,9 @@ export async function runCompat(ctx) {
       floor: ctx.floors.help,
       target: id === '4' ? { wallSeconds: 0.6, ratio: 15 } : undefined,
       profile: { label: `dkms-abi abi compat --symvers ${target} (4022 modules)`, argv: cmds.ours.argv },
+      bounds: [
+        `Per module dkms-abi opens the file, reads its ELF header, the last 16 KiB (signature, section headers and names) and then only the sections a verdict reads (.modinfo, __versions, .symtab and its strings, the export string and CRC tables: ~10 % of the 390 MB), by position; modules under 64 KiB are read whole into one reused buffer. It parses ~827,000 symbols (objects only for the ~190,000 imports and the export bookkeeping) and ~188,000 __versions entries, then judges every module with all the others present. What is left is that parsing and the objects it keeps alive until the set is judged (garbage collection), and one open/read/close series per module. The work is split over worker threads where at least two cores are free besides the main thread (DKMS_ABI_THREADS=N forces N): on this 2-core machine, shared with other sessions, two workers cost about twice the CPU of one thread (each isolate warms up its own code and collects its own garbage) and finished later, so it runs on one thread here.`,
+      ],
       notes: [
         `${target}: dkms-abi finds ${c.unusable} unusable, weak-modules ${c.incompatible} incompatible (no module usable for dkms-abi is incompatible for weak-modules)`,
       ],
