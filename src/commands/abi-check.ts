@@ -7,8 +7,8 @@ import { parseWhitelist } from '../core/abi-check-rules.js';
 import { parseAbiSpec } from '../core/abi-id.js';
 import { EnvironmentError, InputError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
-import { diffSymvers, type SymversDiff } from '../core/symvers.js';
-import { diffSymversTables, scanSymvers, tableModuleOf } from '../core/symvers-table.js';
+import { diffSymvers, type Symvers, type SymversDiff } from '../core/symvers.js';
+import { diffSymversTables, scanSymvers, tableModuleOf, type SymversTable } from '../core/symvers-table.js';
 import { parseSymversOnce, readSymversText } from '../system/symvers-file.js';
 
 export interface AbiCheckOptions {
@@ -41,17 +41,10 @@ export async function abiCheck(ctx: Context, opts: AbiCheckOptions): Promise<Exi
 }
 
 /** One side: its column table (the fast path), or the parsed model when a line needs parseSymvers. */
-type Side =
-  | {
-      readonly kind: 'table';
-      readonly table: NonNullable<ReturnType<typeof scanSymvers>>;
-      readonly moduleOf: (s: string) => string | undefined;
-    }
-  | {
-      readonly kind: 'model';
-      readonly model: ReturnType<typeof parseSymversOnce>;
-      readonly moduleOf: (s: string) => string | undefined;
-    };
+type Side = (
+  | { readonly kind: 'table'; readonly table: SymversTable }
+  | { readonly kind: 'model'; readonly model: Symvers }
+) & { readonly moduleOf: (symbol: string) => string | undefined };
 
 async function readSide(file: string, shownAs: string): Promise<Side> {
   const text = await readSymversText(file, shownAs);
