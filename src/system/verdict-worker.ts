@@ -5,7 +5,7 @@
 // (checkMembersDeferred): the main thread resolves those once every share is judged.
 import { parentPort } from 'node:worker_threads';
 import { EnvironmentError, InputError } from '../core/errors.js';
-import { moduleNameOf } from '../core/verdict-lookup.js';
+import { moduleNameOf } from '../core/ko-name.js';
 import {
   checkMembersDeferred,
   memberProvider,
