@@ -48,7 +48,7 @@ export async function acquireLock(file: string, opts: LockOptions): Promise<Held
   });
   const me: LockOwner = {
     pid: process.pid,
-    start: await processStart(process.pid),
+    start: (await processStat(process.pid)).start,
     host: hostname(),
     command: opts.command,
     since: new Date().toISOString(),
@@ -167,8 +167,10 @@ export async function isAlive(owner: LockOwner): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const start = await processStart(owner.pid);
-  return start === '' || owner.start === '' || start === owner.start;
+  const stat = await processStat(owner.pid);
+  // A killed owner that nobody reaped yet (a zombie) still answers kill(0) but holds nothing.
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return stat.start === '' || owner.start === '' || stat.start === owner.start;
 }
 
 async function takeOverStale(file: string, seen: LockOwner | undefined): Promise<void> {
@@ -212,14 +214,15 @@ async function olderThan(file: string, ms: number): Promise<boolean> {
   }
 }
 
-async function processStart(pid: number): Promise<string> {
+/** State (field 3) and start time (field 22) of a process from /proc/<pid>/stat; '' when unknown. */
+async function processStat(pid: number): Promise<{ state: string; start: string }> {
   try {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? '';
+    return { state: fields[0] ?? '', start: fields[19] ?? '' };
   } catch {
-    return '';
+    return { state: '', start: '' };
   }
 }
 

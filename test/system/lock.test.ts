@@ -73,6 +73,37 @@ describe('root lock', () => {
     await lock.release();
   });
 
+  it('takes over a lock whose owner was killed but not yet reaped (a zombie)', async () => {
+    // The background job exits once its parent has become `sleep 30`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 30'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const pid = Number(
+        await new Promise<string>((resolve) =>
+          parent.stdout.once('data', (d: Buffer) => resolve(d.toString())),
+        ),
+      );
+      let stat = '';
+      for (let i = 0; i < 100 && !/^\d+ \(.*\) Z /.test(stat); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      }
+      expect(stat).toMatch(/^\d+ \(.*\) Z /);
+      const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      await withLock(lockFile, { timeoutSeconds: 1, command: 'seed' }, () => Promise.resolve());
+      await writeFile(
+        lockFile,
+        JSON.stringify({ pid, start, host: hostname(), command: 'install', since: 'then' }),
+      );
+      const lock = await acquireLock(lockFile, { timeoutSeconds: 2, command: 'verify' });
+      expect((await readOwner(lockFile))?.command).toBe('verify');
+      await lock.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('serialises 8 processes doing read-modify-write under the lock', async () => {
     const counter = path.join(dir, 'counter');
     await writeFile(counter, '0');
