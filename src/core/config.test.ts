@@ -244,6 +244,10 @@ describe('scanIniText', () => {
     ['[abi]\nlist[] = a\n', 2, 'unsupported key name "list[]"'],
     ['["quoted"]\n', 1, 'unsupported section name ["quoted"]'],
     ['[kernel:6.1;x]\n', 1, 'unsupported section name [kernel:6.1;x]'],
+    ['[__proto__]\nx = 1\n', 1, 'unsupported section name [__proto__]'],
+    ['[constructor]\n', 1, 'unsupported section name [constructor]'],
+    ['[abi]\n__proto__ = x\n', 2, 'unsupported key name "__proto__"'],
+    ['[abi]\ntoString = x\n', 2, 'unsupported key name "toString"'],
   ])('reports what ini would drop or misread: %j', (text, line, problem) => {
     expect(scanIniText(text).problems[0]).toEqual({ line, problem });
   });

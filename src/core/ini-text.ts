@@ -26,6 +26,9 @@ export function keyId(section: string, key: string): string {
 const SECTION = /^\[([^\]]*)\]\s*$/;
 // Names whose meaning `ini` would change (quotes, escapes, comments, arrays): not supported.
 const PLAIN_NAME = /^[A-Za-z0-9_.:+-]+$/;
+// Names that `ini` and plain objects treat as the object's own machinery (`__proto__` would
+// set the section's prototype): refused rather than half-understood.
+const isReservedName = (name: string): boolean => name in Object.prototype || name === 'prototype';
 
 export function scanIniText(text: string): IniTextScan {
   const sections = new Map<string, number>();
@@ -50,7 +53,7 @@ export function scanIniText(text: string): IniTextScan {
         return;
       }
       const name = (m[1] ?? '').trim();
-      if (!PLAIN_NAME.test(name)) {
+      if (!PLAIN_NAME.test(name) || isReservedName(name)) {
         problems.push({ line, problem: `unsupported section name [${name}]` });
         return;
       }
@@ -68,7 +71,7 @@ export function scanIniText(text: string): IniTextScan {
       problems.push({ line, problem: 'missing key before "="' });
       return;
     }
-    if (!PLAIN_NAME.test(key)) {
+    if (!PLAIN_NAME.test(key) || isReservedName(key)) {
       problems.push({ line, problem: `unsupported key name "${key}"` });
       return;
     }

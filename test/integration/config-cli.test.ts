@@ -1,5 +1,6 @@
 // The configuration as the CLI meets it: a bad file stops any command with exit 2 and one
 // line naming the file and line, before the command touches the root.
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,5 +34,22 @@ describe('configuration errors at the command line', () => {
     const missing = path.join(root, 'nowhere.conf');
     const r = await runCli(['--config', missing, 'setup-hooks'], { root });
     expect([r.exitCode, r.stderr]).toEqual([2, `dkms-abi: ${missing}: no such file\n`]);
+  });
+
+  it('refuses reserved section and key names such as [__proto__]', async () => {
+    await writeFile(path.join(root, 'etc/dkms-abi.conf'), '[__proto__]\npolluted = yes\n');
+    const r = await runCli(['setup-hooks'], { root });
+    expect([r.exitCode, r.stderr]).toEqual([
+      2,
+      `dkms-abi: ${root}/etc/dkms-abi.conf:1: unsupported section name [__proto__]\n`,
+    ]);
+    expect((await readdir(root)).sort()).toEqual(['etc']);
+  });
+
+  it('refuses a FIFO at the configuration path instead of waiting for a writer', async () => {
+    const fifo = path.join(root, 'etc/dkms-abi.conf');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const r = await runCli(['status'], { root });
+    expect([r.exitCode, r.stderr]).toEqual([2, `dkms-abi: ${fifo}: not a regular file\n`]);
   });
 });
