@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Wiring } from './wiring.js';
+import { kernelRelease, type Wiring } from './wiring.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -12,14 +12,14 @@ export const wiring: Wiring = (program, dispatch) => {
   // --- identity and archive ---
   abi
     .command('show')
-    .argument('<kver>')
+    .argument('<kver>', 'kernel release', kernelRelease)
     .description("a kernel's ABI identity (flavour, abiver, tree) and where it comes from")
     .action(async (kver: string) => {
       await dispatch(async () => (await import('../commands/abi-identity.js')).abiShow, { kernel: kver });
     });
   abi
     .command('update')
-    .argument('<kver>')
+    .argument('<kver>', 'kernel release', kernelRelease)
     .description(
       "archive the kernel's Module.symvers as its flavour's ABI reference, bumping abiver on breakage",
     )
@@ -65,7 +65,11 @@ export const wiring: Wiring = (program, dispatch) => {
     .command('compat')
     .argument('<ko...>', 'module files, directories or whole module trees')
     .description("would the kernel's module loader accept these modules? every reason, per module")
-    .option('-k, --kernel <kver>', 'judge against this kernel of the root (its symvers, config, shared tree)')
+    .option(
+      '-k, --kernel <kver>',
+      'judge against this kernel of the root (its symvers, config, shared tree)',
+      kernelRelease,
+    )
     .option('--symvers <file>', 'judge against this Module.symvers alone')
     .option('--vermagic <string>', 'the vermagic to expect (with --symvers; overrides the kernel’s)')
     .action(async (modules: string[], o: { kernel?: string; symvers?: string; vermagic?: string }) => {

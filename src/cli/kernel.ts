@@ -1,10 +1,10 @@
-import type { Wiring } from './wiring.js';
+import { kernelRelease, type Wiring } from './wiring.js';
 
 export const wiring: Wiring = (program, dispatch) => {
   const kernel = program.command('kernel').description('register, unregister and list kernels');
   kernel
     .command('add')
-    .argument('<kver>')
+    .argument('<kver>', 'kernel release', kernelRelease)
     .description(
       'decide its ABI, link extra/ to the shared tree, reuse or build every AUTOINSTALL module, depmod',
     )
@@ -13,7 +13,7 @@ export const wiring: Wiring = (program, dispatch) => {
     });
   kernel
     .command('remove')
-    .argument('<kver>')
+    .argument('<kver>', 'kernel release', kernelRelease)
     .description('unregister it; prune its ABI tree when no other kernel uses it')
     .action(async (kver: string) => {
       await dispatch(async () => (await import('../commands/kernel.js')).kernelRemove, { kernel: kver });

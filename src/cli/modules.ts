@@ -1,10 +1,10 @@
-import { parseModuleVersion, type Wiring } from './wiring.js';
+import { kernelRelease, parseModuleVersion, type Wiring } from './wiring.js';
 
 export const wiring: Wiring = (program, dispatch) => {
   program
     .command('status')
     .argument('[module]', 'MODULE or MODULE/VERSION')
-    .option('-k, --kernel <kver>', 'only this kernel')
+    .option('-k, --kernel <kver>', 'only this kernel', kernelRelease)
     .description(
       'one line per module/version/kernel/arch: added, built, installed, installed-abi (from K0), abi-mismatch (reason)[, needs-depmod]',
     )
@@ -22,7 +22,7 @@ export const wiring: Wiring = (program, dispatch) => {
   program
     .command('build')
     .argument('<module/version>')
-    .requiredOption('-k, --kernel <kver>', 'kernel to build for')
+    .requiredOption('-k, --kernel <kver>', 'kernel to build for', kernelRelease)
     .description(
       "dkms build against the kernel's headers, linking against the exports of the modules in its ABI tree",
     )
@@ -35,7 +35,7 @@ export const wiring: Wiring = (program, dispatch) => {
   program
     .command('install')
     .argument('<module/version>')
-    .requiredOption('-k, --kernel <kver>', 'kernel to build for and install on')
+    .requiredOption('-k, --kernel <kver>', 'kernel to build for and install on', kernelRelease)
     .description(
       'build if needed, install into the shared ABI tree, mark installed for every kernel of that ABI the verdict accepts',
     )
@@ -48,7 +48,7 @@ export const wiring: Wiring = (program, dispatch) => {
   program
     .command('uninstall')
     .argument('<module[/version]>')
-    .option('-k, --kernel <kver>', "only from this kernel's ABI tree")
+    .option('-k, --kernel <kver>', "only from this kernel's ABI tree", kernelRelease)
     .description('remove from the shared ABI trees (DKMS keeps the builds)')
     .action(async (target: string, o: { kernel?: string }) => {
       await dispatch(async () => (await import('../commands/dkms-verbs.js')).uninstall, {
@@ -60,7 +60,7 @@ export const wiring: Wiring = (program, dispatch) => {
     .command('remove')
     .argument('<module/version>')
     .option('--all', 'every kernel')
-    .option('-k, --kernel <kver>', 'one kernel')
+    .option('-k, --kernel <kver>', 'one kernel', kernelRelease)
     .description('uninstall, then dkms remove inside the root')
     .action(async (target: string, o: { all?: boolean; kernel?: string }) => {
       await dispatch(async () => (await import('../commands/dkms-verbs.js')).remove, {
@@ -70,7 +70,7 @@ export const wiring: Wiring = (program, dispatch) => {
     });
   program
     .command('autoinstall')
-    .option('-k, --kernel <kver>', 'kernel (default: the running one)')
+    .option('-k, --kernel <kver>', 'kernel (default: the running one)', kernelRelease)
     .description(
       'every AUTOINSTALL module: reuse a same-ABI build when the verdict allows, else build and install',
     )

@@ -1,4 +1,4 @@
-import { parseModuleVersion, type Wiring } from './wiring.js';
+import { kernelRelease, parseModuleVersion, type Wiring } from './wiring.js';
 
 /** Binary packages per ABI: `package`, and the hidden commands its maintainer scripts run. */
 export const wiring: Wiring = (program, dispatch) => {
@@ -6,7 +6,11 @@ export const wiring: Wiring = (program, dispatch) => {
     .command('package')
     .argument('<module/version>')
     .option('--abi <flavour-abiver>', 'package M/V as installed in the tree kernel-abi-FLAVOUR-ABIVER')
-    .option('-k, --kernel <kver>', "package M/V for KVER's ABI (building and installing it first if needed)")
+    .option(
+      '-k, --kernel <kver>',
+      "package M/V for KVER's ABI (building and installing it first if needed)",
+      kernelRelease,
+    )
     .option('-o, --output <dir>', 'where to write the .deb (default: the current directory)')
     .option('--repo <dir>', 'add the .deb to this flat apt repository and regenerate its indexes')
     .option('--revision <n>', 'Debian revision of the package version', '1')

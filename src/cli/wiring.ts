@@ -1,6 +1,7 @@
 // Shared shape of the per-group wiring files in this folder. A wiring file only declares
 // commander commands and options, and lazy-imports the command module when it runs.
 import type { Command } from 'commander';
+import { checkKernelRelease } from '../core/release.js';
 import type { ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 
@@ -17,4 +18,10 @@ export function parseModuleVersion(arg: string): { module: string; version?: str
   const slash = arg.indexOf('/');
   if (slash === -1) return { module: arg };
   return { module: arg.slice(0, slash), version: arg.slice(slash + 1) };
+}
+
+/** Commander's parser for -k/--kernel: every command refuses an unsafe release before it runs. */
+export function kernelRelease(value: string): string {
+  checkKernelRelease(value);
+  return value;
 }

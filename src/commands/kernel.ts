@@ -1,10 +1,9 @@
 // kernel add | remove | list: register a kernel in its ABI tree (then reuse or build its
 // modules), unregister it (pruning a tree it was the last user of), list them.
 import { type ExitCode } from '../core/errors.js';
-import { parseKernelRelease } from '../core/release.js';
+import { checkKernelRelease, parseKernelRelease } from '../core/release.js';
 import type { Context } from '../system/context.js';
 import { autoinstallKernel } from '../flows/autoinstall.js';
-import { checkKernelName } from '../system/kernel-identity.js';
 import { removeKernel } from '../flows/kernel-remove.js';
 import { scanRoot } from '../system/scan.js';
 import { withSession } from '../system/session.js';
@@ -16,7 +15,7 @@ export interface KernelArg {
 }
 
 export async function kernelAdd(ctx: Context, opts: KernelArg): Promise<ExitCode> {
-  checkKernelName(opts.kernel);
+  checkKernelRelease(opts.kernel);
   return withSession<ExitCode>(
     ctx,
     `kernel add ${opts.kernel}`,
@@ -39,7 +38,7 @@ export async function kernelAdd(ctx: Context, opts: KernelArg): Promise<ExitCode
 }
 
 export async function kernelRemove(ctx: Context, opts: KernelArg): Promise<ExitCode> {
-  checkKernelName(opts.kernel);
+  checkKernelRelease(opts.kernel);
   return withSession<ExitCode>(ctx, `kernel remove ${opts.kernel}`, async (session) => {
     const r = await removeKernel(ctx, session, opts.kernel);
     if (r.kind === 'not-registered') {

@@ -5,6 +5,7 @@ import {
   FALLBACK_FLAVOUR,
   parseKernelRelease,
   validateAbiver,
+  kernelReleaseProblem,
   validatePathComponent,
   type Distro,
 } from './release.js';
@@ -188,6 +189,15 @@ describe('name validation', () => {
     ['x'.repeat(65), 'longer than 64 characters'],
   ])('rejects %j: %s', (s, problem) => {
     expect(validatePathComponent(s)).toBe(problem);
+  });
+
+  it.each([
+    ['6.1.0-47-amd64', undefined],
+    ['kernel-abi', undefined],
+    ['../../x', 'only letters, digits and . _ + - are allowed'],
+    ['kernel-abi-amd64-1', 'names a shared ABI tree ("kernel-abi-…"), not a kernel'],
+  ])('kernel release %j: %s', (kver, problem) => {
+    expect(kernelReleaseProblem(kver)).toBe(problem);
   });
 
   it.each([

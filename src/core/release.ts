@@ -4,6 +4,8 @@
 // safe path component. Configured patterns are tried first, then the distributions' schemes
 // below; anything else gets a stated fallback, never an error: which ABI a kernel joins is
 // decided from its Module.symvers, the flavour only groups the candidates.
+import { TREE_PREFIX } from './abi-id.js';
+import { UsageError } from './errors.js';
 
 /** A configured rule that names a release's flavour ([flavour] in the config). */
 export interface FlavourPattern {
@@ -233,6 +235,23 @@ export function validatePathComponent(name: string): string | undefined {
   if (name.startsWith('.')) return 'starts with "."';
   if (name.startsWith('-')) return 'starts with "-"';
   return undefined;
+}
+
+/**
+ * Checks a kernel release given by a user or found on disk: a safe path component that does
+ * not name one of the shared trees (/lib/modules/kernel-abi-*), which are not kernels.
+ */
+export function kernelReleaseProblem(kver: string): string | undefined {
+  const problem = validatePathComponent(kver);
+  if (problem !== undefined) return problem;
+  if (kver.startsWith(TREE_PREFIX)) return `names a shared ABI tree ("${TREE_PREFIX}…"), not a kernel`;
+  return undefined;
+}
+
+/** kernelReleaseProblem as a usage error (exit 2) naming the release. */
+export function checkKernelRelease(kver: string): void {
+  const problem = kernelReleaseProblem(kver);
+  if (problem !== undefined) throw new UsageError(`invalid kernel release "${kver}": ${problem}`);
 }
 
 /**

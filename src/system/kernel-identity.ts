@@ -10,8 +10,8 @@ import {
   type ReferenceCheck,
 } from '../core/abi-decision.js';
 import { abiTreeName, nextAbiver, type AbiId } from '../core/abi-id.js';
-import { EnvironmentError, UsageError } from '../core/errors.js';
-import { parseKernelRelease, validatePathComponent } from '../core/release.js';
+import { EnvironmentError } from '../core/errors.js';
+import { checkKernelRelease, parseKernelRelease } from '../core/release.js';
 import { parseSymvers, type Symvers } from '../core/symvers.js';
 import type { Context } from './context.js';
 import { findKernelSymvers, symversCandidates, type FoundFile } from './kernel-files.js';
@@ -31,13 +31,8 @@ export interface KernelIdentity {
   readonly newReference?: { readonly path: string; readonly text: string };
 }
 
-export function checkKernelName(kernel: string): void {
-  const problem = validatePathComponent(kernel);
-  if (problem !== undefined) throw new UsageError(`invalid kernel release "${kernel}": ${problem}`);
-}
-
 export async function identifyKernel(ctx: Context, kernel: string): Promise<KernelIdentity> {
-  checkKernelName(kernel);
+  checkKernelRelease(kernel);
   const extra = await readExtra(ctx.paths, kernel);
   if (extra.kind === 'abi-link' && extra.abi !== undefined) {
     return { kernel, abi: extra.abi, treeName: abiTreeName(extra.abi), source: 'link' };

@@ -52,4 +52,23 @@ describe('configuration errors at the command line', () => {
     const r = await runCli(['status'], { root });
     expect([r.exitCode, r.stderr]).toEqual([2, `dkms-abi: ${fifo}: not a regular file\n`]);
   });
+
+  it.each([
+    [['status', '-k', '../../x'], '../../x', 'only letters, digits and . _ + - are allowed'],
+    [['uninstall', 'm/1', '-k', 'a/b'], 'a/b', 'only letters, digits and . _ + - are allowed'],
+    [
+      ['kernel', 'add', 'kernel-abi-amd64-1'],
+      'kernel-abi-amd64-1',
+      'names a shared ABI tree ("kernel-abi-…"), not a kernel',
+    ],
+    [['abi', 'show', '.hidden'], '.hidden', 'starts with "."'],
+  ])('refuses an unsafe kernel release before the command runs: %j', async (argv, kver, problem) => {
+    const r = await runCli(argv, { root });
+    expect(r).toEqual({
+      exitCode: 2,
+      stdout: '',
+      stderr: `dkms-abi: invalid kernel release "${kver}": ${problem}\n`,
+    });
+    expect((await readdir(root)).sort()).toEqual(['etc']);
+  });
 });
