@@ -3,13 +3,14 @@
 // by key), or only the file given with --config. Missing default files mean defaults; a
 // malformed file is an InputError naming it and the line (exit 2); a file the machine
 // cannot read is an EnvironmentError (exit 3). Format: docs/configuration.md.
-import { constants, open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type * as IniModule from 'ini';
 import { DEFAULT_CONFIG, configFromIni, type Config } from '../core/config.js';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import { escapeSectionDots, scanIniText } from '../core/ini-text.js';
+import { readBoundedFile } from './bounded-read.js';
 import { resolveInRoot } from './rootfs.js';
 
 // `ini` (CommonJS) is loaded the first time a config file exists: most roots have none, and
@@ -22,6 +23,8 @@ function parseIni(text: string): ReturnType<typeof IniModule.parse> {
 }
 
 export const CONFIG_FILE = '/etc/dkms-abi.conf';
+// A configuration file is small text; anything bigger is not one.
+const MAX_CONFIG_BYTES = 1 << 20;
 export const CONFIG_DROP_IN_DIR = '/etc/dkms-abi.conf.d';
 
 /** A file to read: its host path, and the name messages use. */
@@ -90,7 +93,7 @@ async function configSources(root: string, explicitFile?: string): Promise<Confi
 async function readConfigText(source: ConfigSource): Promise<string | undefined> {
   let bytes: Buffer;
   try {
-    bytes = await readRegularFile(source);
+    bytes = await readBoundedFile(source.host, source.shown, MAX_CONFIG_BYTES, 'a configuration file');
   } catch (err) {
     if (err instanceof InputError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -106,26 +109,5 @@ async function readConfigText(source: ConfigSource): Promise<string | undefined>
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw new InputError(source.shown, 'not UTF-8 text');
-  }
-}
-
-// A configuration file is small text; anything bigger is not one.
-const MAX_CONFIG_BYTES = 1 << 20;
-
-/**
- * Opens without blocking and checks the opened object: a FIFO or device at a configuration
- * path would otherwise hang every command on its first read.
- */
-async function readRegularFile(source: ConfigSource): Promise<Buffer> {
-  const fh = await open(source.host, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
-    if (!st.isFile()) throw new InputError(source.shown, 'not a regular file');
-    if (st.size > MAX_CONFIG_BYTES)
-      throw new InputError(source.shown, `too large for a configuration file (${st.size} bytes)`);
-    return await fh.readFile();
-  } finally {
-    await fh.close();
   }
 }

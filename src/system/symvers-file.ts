@@ -2,11 +2,11 @@
 // /boot/symvers-<kver>.gz (recognised by magic bytes, so a misnamed file still reads).
 // Problems name the file: InputError for a missing or malformed file (exit 2),
 // EnvironmentError when the disk lets us down (exit 3).
-import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import { parseSymvers, type Symvers } from '../core/symvers.js';
+import { readBoundedFile } from './bounded-read.js';
 
 /** Far above any kernel's (a 6.1 amd64 file is 1.7 MB): a bound for corrupt or hostile input. */
 const MAX_SYMVERS_BYTES = 256 << 20;
@@ -20,8 +20,9 @@ const gunzipAsync = promisify(gunzip);
 export async function readSymversText(file: string, shownAs: string = file): Promise<string> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readBoundedFile(file, shownAs, MAX_SYMVERS_BYTES, 'a Module.symvers');
   } catch (err) {
+    if (err instanceof InputError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new InputError(shownAs, 'no such file');
     if (code === 'EISDIR') throw new InputError(shownAs, 'is a directory, not a Module.symvers');

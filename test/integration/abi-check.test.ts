@@ -116,6 +116,22 @@ describe('abi check', () => {
     expect(nofile.stderr).toContain('/nonexistent/Module.symvers: no such file');
   });
 
+  it('refuses a FIFO and an oversized file as a Module.symvers, at once and naming the file', async () => {
+    const sb = await makeSandboxRoot({ kernels: [], withHeaders: false });
+    const fifo = sb.host('/fifo.symvers');
+    await execa('mkfifo', [fifo]);
+    const r = await runCli(['abi', 'check', fifo, S47], { root: sb.root });
+    expect([r.exitCode, r.stderr]).toEqual([2, `dkms-abi: ${fifo}: not a regular file\n`]);
+    // Sparse: 634 MB of size without the disk space (the case that used to say "not UTF-8").
+    const huge = sb.host('/huge.symvers');
+    await execa('truncate', ['-s', '634M', huge]);
+    const big = await runCli(['abi', 'check', S47, huge], { root: sb.root });
+    expect([big.exitCode, big.stderr]).toEqual([
+      2,
+      `dkms-abi: ${huge}: too large for a Module.symvers (664797184 bytes; at most 268435456 are read)\n`,
+    ]);
+  });
+
   it('ignore rules accept changes; --strict fails on additions', async () => {
     const sb = await makeSandboxRoot({ kernels: [], withHeaders: false });
     const accepted = await runCliJson<CheckJson>(
