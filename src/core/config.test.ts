@@ -30,6 +30,7 @@ state_dir = /var//lib/./dkms-abi
 [abi]
 reuse = tree
 lock_timeout = 30
+depmod_timeout = 120
 
 [flavour]
 ; site kernels: 6.6.0-3-acme-amd64 → acme-amd64
@@ -54,19 +55,19 @@ describe('configFromIni', () => {
   it('reads every section of a full file', () => {
     const c = fromText(EXAMPLE);
     expect(c.paths).toEqual({ modulesDir: '/usr/lib/modules', stateDir: '/var/lib/dkms-abi' });
-    expect([c.reuse, c.lockTimeoutSeconds]).toEqual(['tree', 30]);
+    expect([c.reuse, c.lockTimeoutSeconds, c.depmodTimeoutSeconds]).toEqual(['tree', 30, 120]);
     expect([...c.kernels]).toEqual([
       ['6.1.0-47-amd64', { abiver: '3' }],
       ['5.14.0-362.8.1.el9_3.x86_64+rt', { flavour: 'rhel9-rt', abiver: '12' }],
     ]);
     expect(c.flavourPatterns.map((p) => [p.key, p.group, p.source])).toEqual([
-      ['pattern.1', 1, `${FILE}:12 [flavour] pattern.1`],
-      ['pattern.2', 3, `${FILE}:13 [flavour] pattern.2`],
+      ['pattern.1', 1, `${FILE}:13 [flavour] pattern.1`],
+      ['pattern.2', 3, `${FILE}:14 [flavour] pattern.2`],
     ]);
     // Patterns match the whole release and feed the release parser.
     expect(parseKernelRelease('6.6.0-3-acme-amd64', c.flavourPatterns)).toMatchObject({
       flavour: 'acme-amd64',
-      source: `${FILE}:12 [flavour] pattern.1`,
+      source: `${FILE}:13 [flavour] pattern.1`,
     });
     expect(parseKernelRelease('6.6.0-custom-lab', c.flavourPatterns).flavour).toBe('lab');
     expect(parseKernelRelease('x6.6.0-3-acme-amd64', c.flavourPatterns).flavour).toBe('generic');
@@ -147,7 +148,8 @@ abiver = 13
     ],
     ['[abi]\nlock_timeout = 1.5\n', 2, 'got "1.5"'],
     ['[abi]\nlock_timeout = 86401\n', 2, 'got "86401"'],
-    ['[abi]\nlock = 5\n', 2, 'unknown key "lock" in [abi] (known: reuse, lock_timeout)'],
+    ['[abi]\nlock = 5\n', 2, 'unknown key "lock" in [abi] (known: reuse, lock_timeout, depmod_timeout)'],
+    ['[abi]\ndepmod_timeout = 0\n', 2, '[abi] depmod_timeout must be whole seconds from 1 to 86400, got "0"'],
     [
       '\n[flavour]\npattern.1 = ^(unclosed\n',
       3,

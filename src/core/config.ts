@@ -30,6 +30,8 @@ export interface Config {
   readonly reuse: ReusePolicy;
   /** Seconds to wait for the root's lock before giving up. */
   readonly lockTimeoutSeconds: number;
+  /** Seconds a depmod may run before it is stopped as stuck. */
+  readonly depmodTimeoutSeconds: number;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -38,6 +40,9 @@ export const DEFAULT_CONFIG: Config = {
   kernels: new Map(),
   reuse: 'module',
   lockTimeoutSeconds: 300,
+  // depmod indexes a distribution kernel's ~4,000 modules in about a second: after ten
+  // minutes it is stuck (a FIFO or a hung file system in the tree), and so would be apt.
+  depmodTimeoutSeconds: 600,
 };
 
 /** What the `ini` package returns for a file: sections of key → value. */
@@ -81,6 +86,7 @@ export function configFromIni(
   const paths: Record<string, string | undefined> = { ...base.paths };
   let reuse = base.reuse;
   let lockTimeoutSeconds = base.lockTimeoutSeconds;
+  let depmodTimeoutSeconds = base.depmodTimeoutSeconds;
   const patterns = new Map<string, FlavourPattern>();
   base.flavourPatterns.forEach((p, i) => patterns.set(p.key ?? `#${i}`, p));
   const kernels = new Map(base.kernels);
@@ -130,7 +136,22 @@ export function configFromIni(
               section,
               key,
             );
-        } else throw fail(`unknown key "${key}" in [abi] (known: reuse, lock_timeout)`, section, key);
+        } else if (key === 'depmod_timeout') {
+          if (value === '') depmodTimeoutSeconds = DEFAULT_CONFIG.depmodTimeoutSeconds;
+          else if (/^[0-9]{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_LOCK_TIMEOUT)
+            depmodTimeoutSeconds = Number(value);
+          else
+            throw fail(
+              `[abi] depmod_timeout must be whole seconds from 1 to ${MAX_LOCK_TIMEOUT}, got "${value}"`,
+              section,
+              key,
+            );
+        } else
+          throw fail(
+            `unknown key "${key}" in [abi] (known: reuse, lock_timeout, depmod_timeout)`,
+            section,
+            key,
+          );
       }
     } else if (section === 'flavour') {
       readFlavourSection(entries, patterns, file, lineOf, fail);
@@ -167,6 +188,7 @@ export function configFromIni(
     kernels,
     reuse,
     lockTimeoutSeconds,
+    depmodTimeoutSeconds,
   };
 }
 

@@ -18,6 +18,30 @@ describe('errors', () => {
     expect(msg).toBe("dkms build -m 'my mod' exited with code 10: Error! Bad return status");
   });
 
+  it("keeps dkms's whole error paragraph, not only its last line", () => {
+    const msg = formatCommandFailure({
+      argv: ['dkms', 'unbuild'],
+      exitCode: 4,
+      signal: undefined,
+      stderrTail:
+        'Sign command: x\nError! Bad return status for module build on kernel: k (x86_64)\nConsult /l/make.log for more information.\n\nUsage: dkms\n',
+    });
+    expect(msg).toBe(
+      'dkms unbuild exited with code 4: Error! Bad return status for module build on kernel: k (x86_64) Consult /l/make.log for more information.',
+    );
+  });
+
+  it('says a command was stopped for running too long', () => {
+    const e = new CommandFailedError({
+      argv: ['depmod', '-a'],
+      exitCode: undefined,
+      signal: 'SIGTERM',
+      stderrTail: '',
+      timeoutMs: 600_000,
+    });
+    expect(e.message).toBe('depmod -a did not finish within 600 s and was stopped');
+  });
+
   it('reports signals and maps unknown throwables (bugs) to 70, not 3', () => {
     const e = new CommandFailedError({
       argv: ['depmod'],

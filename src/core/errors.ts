@@ -46,6 +46,8 @@ export interface CommandFailure {
   readonly exitCode: number | undefined;
   readonly signal: string | undefined;
   readonly stderrTail: string;
+  /** Set when the command was stopped for running longer than this. */
+  readonly timeoutMs?: number;
 }
 
 /** A subprocess (dkms, depmod, make, dpkg-deb…) failed. */
@@ -59,15 +61,33 @@ export class CommandFailedError extends EnvironmentError {
   }
 }
 
-/** One line: what ran, how it ended, and the last line it printed on stderr. */
+/**
+ * One line: what ran, how it ended, and what it said last: its last "Error!" paragraph (dkms
+ * states one error over several lines: the cause, then where the log is), else its last line.
+ */
 export function formatCommandFailure(f: CommandFailure): string {
   const cmd = f.argv.map(shellQuote).join(' ');
   const how =
-    f.signal !== undefined
-      ? `was killed by ${f.signal}`
-      : `exited with code ${String(f.exitCode ?? 'unknown')}`;
-  const last = lastLine(f.stderrTail);
-  return last === '' ? `${cmd} ${how}` : `${cmd} ${how}: ${last}`;
+    f.timeoutMs !== undefined
+      ? `did not finish within ${String(Math.round(f.timeoutMs / 1000))} s and was stopped`
+      : f.signal !== undefined
+        ? `was killed by ${f.signal}`
+        : `exited with code ${String(f.exitCode ?? 'unknown')}`;
+  const said = errorParagraph(f.stderrTail) ?? lastLine(f.stderrTail);
+  return said === '' ? `${cmd} ${how}` : `${cmd} ${how}: ${said}`;
+}
+
+/** From the last line starting with "Error!" to the end of its paragraph, at most 4 lines. */
+function errorParagraph(text: string): string | undefined {
+  const lines = text.split('\n').map((l) => l.trim());
+  let start = -1;
+  for (let i = lines.length - 1; i >= 0 && start < 0; i--) if (lines[i]?.startsWith('Error!')) start = i;
+  if (start < 0) return undefined;
+  const end = lines.findIndex((l, i) => i > start && l === '');
+  return lines
+    .slice(start, end < 0 ? undefined : end)
+    .slice(0, 4)
+    .join(' ');
 }
 
 function lastLine(text: string): string {

@@ -61,6 +61,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
         exitCode: code,
         signal: result.signal,
         stderrTail: notFound ? `${file}: command not found` : tail(stderr || stdout, 4000),
+        ...(result.timedOut && opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       },
       opts.hint ?? (notFound ? 'run scripts/setup-system.sh to install the tools dkms-abi uses' : undefined),
     );
@@ -75,6 +76,7 @@ interface Outcome {
   readonly signal: string | undefined;
   /** The spawn error's code (ENOENT: no such program). */
   readonly code: string | undefined;
+  readonly timedOut: boolean;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -119,6 +121,7 @@ function spawnAndCollect(file: string, args: readonly string[], opts: RunOptions
         exitCode: exitCode ?? undefined,
         signal: signal ?? undefined,
         code: spawnError?.code,
+        timedOut,
         stdout: decode(out),
         stderr: decode(err),
       });

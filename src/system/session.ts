@@ -70,7 +70,7 @@ export async function withSession<T>(
             {
               root: paths.root,
               journalDir: paths.journalDir,
-              depmod: (kernels) => depmod(paths, kernels),
+              depmod: (kernels) => depmod(ctx, kernels),
               depmodDirs: (kernels) => kernels.map((k) => paths.kernelDir(k)),
             },
           );
@@ -81,7 +81,7 @@ export async function withSession<T>(
       for (const k of pending) if (await isDirectory(paths.kernelDir(k))) kernels.push(k);
       // The plans are committed: a failing depmod leaves them in place, only the index behind.
       await depmod(
-        paths,
+        ctx,
         kernels,
         (k) =>
           `depmod failed for ${k}; the changes made stay, ${k}'s modules.dep is out of date until depmod succeeds: fix it, then run the command again or dkms-abi verify --repair`,
@@ -101,7 +101,7 @@ export async function recover(ctx: Context): Promise<{ rolledBack: string[]; fin
   for (const k of r.depmod) if (await isDirectory(ctx.paths.kernelDir(k))) kernels.push(k);
   if (kernels.length > 0)
     await depmod(
-      ctx.paths,
+      ctx,
       kernels,
       (k) =>
         `depmod failed for ${k} after an interrupted change was ended; its modules.dep is out of date until depmod succeeds: fix it, then run dkms-abi verify --repair`,

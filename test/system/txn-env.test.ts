@@ -20,6 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../src/core/config.js';
 import { CommandFailedError, EnvironmentError } from '../../src/core/errors.js';
 import type { Operation, Plan } from '../../src/core/plan.js';
 import { depmod } from '../../src/system/depmod.js';
@@ -280,7 +281,7 @@ describe('depmod', () => {
     await applyPlan(installPlan(root, src), {
       root,
       journalDir: journalOf(root),
-      depmod: (k) => depmod(makePaths(root), k),
+      depmod: (k) => depmod({ paths: makePaths(root), config: DEFAULT_CONFIG }, k),
     });
     for (const k of [K47, K50]) {
       expect(await readFile(path.join(root, 'lib/modules', k, 'modules.dep'), 'utf8')).toBeDefined();
@@ -302,7 +303,7 @@ describe('depmod', () => {
     const err = await applyPlan(installPlan(root, src), {
       root,
       journalDir: journalOf(root),
-      depmod: (k) => depmod(makePaths(root), k),
+      depmod: (k) => depmod({ paths: makePaths(root), config: DEFAULT_CONFIG }, k),
     }).then(
       () => undefined,
       (e: unknown) => e,
@@ -325,7 +326,7 @@ describe('depmod', () => {
     const err = await applyPlan(installPlan(root, src), {
       root,
       journalDir: journalOf(root),
-      depmod: (k) => depmod(makePaths(root), k),
+      depmod: (k) => depmod({ paths: makePaths(root), config: DEFAULT_CONFIG }, k),
     }).then(
       () => undefined,
       (e: unknown) => e,

@@ -128,6 +128,24 @@ describe('the environment failing', () => {
       }
     });
 
+    it('hanging: stopped after [abi] depmod_timeout, exit 3, the change rolled back', async () => {
+      const root = await fresh(template.root);
+      await mkdir(path.join(root, 'etc'), { recursive: true });
+      await writeFile(path.join(root, 'etc/dkms-abi.conf'), '[abi]\ndepmod_timeout = 2\n');
+      const before = await snap(root);
+      const r = await runCli(['install', 'hello-abi/1.0', '-k', A], {
+        root,
+        env: await depmodPath('#!/bin/sh\nexec sleep 600\n'),
+      });
+      expect(r.exitCode).toBe(3);
+      expect(errorLine(r)).toMatch(
+        new RegExp(
+          `^dkms-abi: depmod .* ${A.replaceAll('.', '\\.')} did not finish within 2 s and was stopped \\(depmod failed for ${A.replaceAll('.', '\\.')}; the change was rolled back\\)$`,
+        ),
+      );
+      expect(changed(before, await snap(root))).toEqual([]);
+    });
+
     it('missing: exit 3, "command not found", nothing changed', async () => {
       const root = await fresh(template.root);
       const before = await snap(root);
