@@ -37,10 +37,29 @@ for kver in $ABIS; do
 	fi
 done
 
+# The corpus of real Debian DKMS packages the corpus tests take through dkms-abi's life cycle
+# (test/helpers/corpus.ts): downloaded, never installed (their postinst would build on the host).
+# What their builds need on the host: iptables-netflow's PRE_BUILD ./configure looks for the
+# xtables headers with pkg-config, dahdi's Makefiles use gawk.
+apt-get install -y -qq --no-install-recommends libxtables-dev pkg-config gawk >/dev/null
+CORPUS="tp-smapi-dkms jool-dkms acpi-call-dkms iptables-netflow-dkms dahdi-dkms v4l2loopback-dkms bbswitch-dkms"
+mkdir -p "$CACHE/dkms-debs"
+for pkg in $CORPUS; do
+	set -- "$CACHE/dkms-debs/${pkg}_"*.deb
+	if [ ! -f "$1" ]; then
+		# Download beside the cache and move in whole: an interrupted download leaves no .deb behind.
+		rm -rf "$CACHE/dkms-debs/.partial"
+		mkdir -p "$CACHE/dkms-debs/.partial"
+		(cd "$CACHE/dkms-debs/.partial" && apt-get download -qq "$pkg" >/dev/null)
+		mv "$CACHE/dkms-debs/.partial/"*.deb "$CACHE/dkms-debs/"
+		rmdir "$CACHE/dkms-debs/.partial"
+	fi
+done
+
 # Node dependencies of the project itself. "npm install" rather than "npm ci": this
 # registry's lock files omit other platforms' optional packages (rollup's), which npm ci
 # rejects as out of sync; install still follows the locked versions.
 if [ -f package.json ]; then
 	npm install --no-audit --no-fund --loglevel=error
 fi
-echo "setup-system.sh: done (kernels: $ABIS; images in $CACHE/images)"
+echo "setup-system.sh: done (kernels: $ABIS; images in $CACHE/images; DKMS packages in $CACHE/dkms-debs)"

@@ -54,7 +54,11 @@ function whenTestEnds(fn: () => Promise<void>): void {
   }
 }
 
-export async function makeToolDir(): Promise<ToolDir> {
+/**
+ * A directory of tripwires (and a recording dkms-abi) to put first in PATH. `tripwires` names
+ * the tools that must not run (default: the build tools and dkms).
+ */
+export async function makeToolDir(opts: { readonly tripwires?: readonly string[] } = {}): Promise<ToolDir> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-tools-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   whenTestEnds(cleanup);
@@ -66,7 +70,7 @@ export async function makeToolDir(): Promise<ToolDir> {
   );
   await chmod(path.join(dir, 'dkms-abi'), 0o755);
   const log = path.join(dir, 'tripped.log');
-  for (const t of TRIPWIRES) {
+  for (const t of opts.tripwires ?? TRIPWIRES) {
     await writeFile(
       path.join(dir, t),
       `#!/bin/sh\necho ${t} >> ${log}\necho "${t}: no build tools here" >&2\nexit 1\n`,
