@@ -4,7 +4,7 @@
 // kernel without headers, with tripwires in place of the compiler → `kernel add` of another ABI
 // → status compared line by line with stock dkms on the same trees → uninstall → remove.
 import { execa } from 'execa';
-import { cp, lstat, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,8 @@ export const A = '6.1.0-47-amd64'; // real headers: dkms builds here
 export const B = '6.1.0-47.1-amd64'; // same ABI as A, no headers: only /boot/symvers-B.gz
 export const C = '6.1.0-50-amd64'; // another ABI, real headers
 const ARCH = os.machine();
+/** dahdi's 32 modules take 9–10 min to build on a loaded 2-CPU machine: more than runCli's default. */
+const BUILD_TIMEOUT_MS = 1_800_000;
 
 /** The names the build tools go by on Debian 12 (kbuild's CC is gcc-12); none may run for B. */
 export const COMPILER_TRIPWIRES = ['gcc', 'gcc-12', 'x86_64-linux-gnu-gcc-12', 'cc', 'make', 'ld'];
@@ -46,7 +48,11 @@ export interface CorpusRun {
   readonly timings: Map<string, number>;
 }
 
-/** Copies usr/src/<module>-<version>/ out of the cached .deb into the root; returns the version. */
+/**
+ * Unpacks the cached .deb into the root as dpkg would place its files (usr/src/<module>-<version>/
+ * and its docs, which links in the source point to), without running its maintainer scripts.
+ * Returns the version.
+ */
 export async function unpackCorpusSource(sb: SandboxRoot, pkg: CorpusPackage): Promise<string> {
   const debs = (await readdir(CORPUS_DIR).catch(() => [] as string[])).filter((f) =>
     f.startsWith(`${pkg.deb}_`),
@@ -57,21 +63,14 @@ export async function unpackCorpusSource(sb: SandboxRoot, pkg: CorpusPackage): P
       `want one ${pkg.deb}_*.deb in ${CORPUS_DIR}, found ${debs.length}: run scripts/setup-system.sh`,
     );
   }
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-deb-'));
-  try {
-    await execa('dpkg-deb', ['-x', path.join(CORPUS_DIR, deb), tmp]);
-    const src = (await readdir(path.join(tmp, 'usr/src'))).filter((d) => d.startsWith(`${pkg.module}-`));
-    if (src.length !== 1 || src[0] === undefined)
-      throw new Error(`${deb}: no usr/src/${pkg.module}-<version>/`);
-    await cp(path.join(tmp, 'usr/src', src[0]), sb.host(`usr/src/${src[0]}`), {
-      recursive: true,
-      preserveTimestamps: true,
-      verbatimSymlinks: true,
-    });
-    return src[0].slice(pkg.module.length + 1);
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  const before = new Set(await readdir(sb.host('usr/src')));
+  await execa('dpkg-deb', ['-x', path.join(CORPUS_DIR, deb), sb.root]);
+  const src = (await readdir(sb.host('usr/src'))).filter(
+    (d) => !before.has(d) && d.startsWith(`${pkg.module}-`),
+  );
+  if (src.length !== 1 || src[0] === undefined)
+    throw new Error(`${deb}: no usr/src/${pkg.module}-<version>/`);
+  return src[0].slice(pkg.module.length + 1);
 }
 
 /** The modules.dep line of `ko` for kernel K, or undefined when depmod does not list it. */
@@ -104,7 +103,7 @@ async function makeLogs(run: CorpusRun): Promise<string[]> {
   return out.sort();
 }
 
-/** Every path in the root outside usr/src (the package's source, which dkms leaves) naming a .ko of the package. */
+/** Every path in the root outside the package's own files naming the module or one of its .ko files. */
 async function leftovers(sb: SandboxRoot, pkg: CorpusPackage): Promise<string[]> {
   const names = new Set([pkg.module, ...pkg.kos.map((k) => `${k}.ko`)]);
   const out: string[] = [];
@@ -112,7 +111,8 @@ async function leftovers(sb: SandboxRoot, pkg: CorpusPackage): Promise<string[]>
     for (const name of await readdir(dir)) {
       const full = path.join(dir, name);
       const rel = path.relative(sb.root, full);
-      if (rel === 'usr/src') continue;
+      // The package's own files (source, docs): dpkg owns them and stock dkms leaves them.
+      if (rel === 'usr/src' || rel === 'usr/share') continue;
       if (names.has(name)) out.push(rel);
       const st = await lstat(full);
       if (st.isDirectory()) await walk(full);
@@ -148,7 +148,7 @@ export function describeLifecycle(pkg: CorpusPackage, checks: LifecycleChecks = 
         timings,
         cli: async (...args) => {
           const start = Date.now();
-          const r = await runCli(args, { root: sb.root });
+          const r = await runCli(args, { root: sb.root, timeoutMs: BUILD_TIMEOUT_MS });
           const step = args.filter((a) => !a.startsWith('-')).join(' ');
           timings.set(step, (timings.get(step) ?? 0) + Date.now() - start);
           return r;
@@ -202,7 +202,11 @@ export function describeLifecycle(pkg: CorpusPackage, checks: LifecycleChecks = 
       await addSameAbiKernel(run.sb, A, B, { headers: false });
       const tools = await makeToolDir({ tripwires: COMPILER_TRIPWIRES });
       const start = Date.now();
-      const r = await runCli(['kernel', 'add', B], { root: run.sb.root, env: { DKMS_ABI_PATH: tools.path } });
+      const r = await runCli(['kernel', 'add', B], {
+        root: run.sb.root,
+        env: { DKMS_ABI_PATH: tools.path },
+        timeoutMs: BUILD_TIMEOUT_MS,
+      });
       run.timings.set(`kernel add ${B} (reuse)`, Date.now() - start);
       expect(await tools.tripped()).toEqual([]);
       expect(r.exitCode, r.stderr).toBe(0);
