@@ -12,6 +12,7 @@ import {
   dkmsMktarballArgv,
   dkmsRemoveArgv,
   dkmsStatusArgv,
+  dkmsUnbuildArgv,
   type DkmsTrees,
 } from './dkms-argv.js';
 import { UsageError } from './errors.js';
@@ -111,6 +112,22 @@ describe('dkms argv builders', () => {
         '6.1.0-47-amd64/x86_64',
         '-k',
         '6.1.0-50-amd64/x86_64',
+        '--no-depmod',
+        ...TREE_ARGS,
+      ],
+    ],
+    [
+      'unbuild',
+      () => dkmsUnbuildArgv(TREES, MV, K),
+      [
+        'dkms',
+        'unbuild',
+        '-m',
+        'hello-abi',
+        '-v',
+        '1.0',
+        '-k',
+        '6.1.0-47-amd64/x86_64',
         '--no-depmod',
         ...TREE_ARGS,
       ],

@@ -140,6 +140,14 @@ export function dkmsRemoveArgv(
   ];
 }
 
+/**
+ * `dkms unbuild` (3.0.10 has it): drops one kernel's build, keeps M/V added. --no-depmod: if
+ * dkms finds it "installed" there it uninstalls first and would run depmod on the host.
+ */
+export function dkmsUnbuildArgv(trees: DkmsTrees, mv: ModuleVersion, k: KernelArch): string[] {
+  return ['dkms', 'unbuild', ...mvArgs(mv), ...kernelArgs(k), '--no-depmod', ...dkmsTreeArgs(trees)];
+}
+
 export interface StatusFilter {
   readonly module?: string;
   /** Only with module. */

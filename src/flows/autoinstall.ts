@@ -11,7 +11,7 @@ import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
 import { type Snapshot, type TreeModule, kernelsOfTree, previousInTree, treeOf } from '../core/snapshot.js';
 import { readFile } from 'node:fs/promises';
 import type { Context } from '../system/context.js';
-import { ensureRegistered, installModule } from './install.js';
+import { discardStaleBuild, ensureRegistered, installModule } from './install.js';
 import { listReferences, type KernelIdentity } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall, planLinkKernel, planUnmark } from '../system/tree-plans.js';
@@ -138,13 +138,16 @@ async function autoinstallOne(
       (m) => m.module === c.module && m.version === c.version && m.arch === arch,
     );
     if (here !== undefined) {
-      // Checked by firstRefused already: the kernel's loader accepts it.
+      // Checked by firstRefused already: the kernel's loader accepts it. A stale build DKMS
+      // holds for this release (upgraded in place) gives way to the tree's.
+      if (here.builtFor !== kernel) await discardStale(ctx, verdicts, mv, kernel, arch);
       const linked = await linkExisting(ctx, session, id, here, kernel);
       return { ...mv, action: { kind: linked ? 'linked' : 'usable' } };
     }
     if (ctx.config.reuse === 'module') {
       const donor = await findDonor(ctx, snap, id.abi, c, arch, kernel, verdicts);
       if (donor !== undefined) {
+        await discardStale(ctx, verdicts, mv, kernel, arch);
         await copyFromTree(ctx, session, snap, id, donor, kernel);
         return { ...mv, action: { kind: 'reused', from: abiTreeName(donor.abi) } };
       }
@@ -163,6 +166,17 @@ async function autoinstallOne(
   } catch (err) {
     return { ...mv, action: { kind: 'failed', message: (err as Error).message } };
   }
+}
+
+/** discardStaleBuild for a module about to share another kernel's build. */
+async function discardStale(
+  ctx: Context,
+  verdicts: UsabilityChecker,
+  mv: ModuleVersionRef,
+  kernel: string,
+  arch: string,
+): Promise<void> {
+  await discardStaleBuild(ctx, verdicts, mv, () => readModuleConf(ctx, mv, kernel, arch), kernel, arch);
 }
 
 /** Adds DKMS bookkeeping for a module the kernel's tree already holds. True when anything changed. */

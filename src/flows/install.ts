@@ -1,10 +1,14 @@
 // The install path shared by `install`, `autoinstall` and `kernel add`: make sure the
 // kernel is registered in its ABI tree, build when needed, then install the build into the
 // tree for every kernel of that ABI the verdict accepts — one transaction, depmod last.
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
 import type { AbiId } from '../core/abi-id.js';
+import type { DkmsConf } from '../core/dkms-conf.js';
 import type { RejectedKernel } from '../core/status.js';
 import { UsageError } from '../core/errors.js';
 import type { Context } from '../system/context.js';
+import { dkmsBuildDir, dkmsUnbuild } from '../system/dkms.js';
 import { identifyKernel, type KernelIdentity } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall } from '../system/tree-plans.js';
@@ -59,6 +63,35 @@ export async function ensureRegistered(
   return id;
 }
 
+/**
+ * Drops DKMS's build of M/V for a kernel when it was made against another build of that
+ * release (a kernel package upgraded in place: see core/stale-build.ts), the way dkms allows:
+ * `dkms unbuild` of that kernel only. DKMS keys builds by release, so it would otherwise keep
+ * calling the stale one built. A `module` link dkms-abi made to another kernel's build is not
+ * a build of this kernel and is left alone. True when a build was dropped.
+ */
+export async function discardStaleBuild(
+  ctx: Context,
+  verdicts: UsabilityChecker,
+  mv: ModuleVersionRef,
+  conf: () => Promise<DkmsConf>,
+  kernel: string,
+  arch: string,
+): Promise<boolean> {
+  // Cheap check first: most kernels hold no build of their own, or only a link to another's.
+  const moduleDir = path.join(dkmsBuildDir(ctx.paths, { ...mv, kernel, arch }), 'module');
+  if ((await lstat(moduleDir).catch(() => undefined))?.isDirectory() !== true) return false;
+  const files = await builtFiles(ctx, mv, await conf(), kernel, arch).catch(() => undefined);
+  if (files === undefined) return false;
+  const hostPaths = files.map((f) => f.host);
+  if (!(await verdicts.filesStale(hostPaths, kernel))) return false;
+  await dkmsUnbuild(ctx.paths, mv, { kernel, arch });
+  ctx.out.note(
+    `${mv.module}/${mv.version}: DKMS's build for ${kernel} was made against another build of that kernel: discarded (dkms unbuild)`,
+  );
+  return true;
+}
+
 export async function installModule(
   ctx: Context,
   session: Session,
@@ -72,6 +105,9 @@ export async function installModule(
   // fails, BUILD_EXCLUSIVE) is left as it was. The identity decides the tree whose modules'
   // exports the build links against, as registering would.
   let conf = await readModuleConf(ctx, mv, kernel, arch);
+  // A build DKMS holds for this release but made against an earlier build of the kernel
+  // (upgraded in place) is dropped, so the build below replaces it.
+  if (opts.build) await discardStaleBuild(ctx, verdicts, mv, () => Promise.resolve(conf), kernel, arch);
   let files = await builtFiles(ctx, mv, conf, kernel, arch).catch(() => undefined);
   let built = false;
   if (files === undefined) {

@@ -31,6 +31,7 @@ import {
   dkmsMktarballArgv,
   dkmsRemoveArgv,
   dkmsStatusArgv,
+  dkmsUnbuildArgv,
   headersPackageHint,
   type DkmsTrees,
   type KernelArch,
@@ -247,6 +248,19 @@ export async function dkmsRemove(
   const result = classifyRemove(r.exitCode, r.stdout, r.stderr);
   if (result.kind === 'failed') throw failed(argv, r);
   return result.kind;
+}
+
+/** `dkms unbuild M/V -k KVER/ARCH --no-depmod`: drops one build, keeps the module added. */
+export async function dkmsUnbuild(
+  paths: Paths,
+  mv: ModuleVersion,
+  k: KernelArch,
+): Promise<'unbuilt' | 'not-added'> {
+  const argv = dkmsUnbuildArgv(dkmsTrees(paths), mv, k);
+  const r = await runDkms(paths, argv);
+  const result = classifyRemove(r.exitCode, r.stdout, r.stderr);
+  if (result.kind === 'failed') throw failed(argv, r);
+  return result.kind === 'removed' ? 'unbuilt' : 'not-added';
 }
 
 /** `dkms status` lines as dkms prints them (it always exits 0). */

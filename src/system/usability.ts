@@ -7,6 +7,11 @@ import type { RejectedKernel, Usability } from '../core/status.js';
 export interface UsabilityChecker {
   /** Module files (host paths) on a kernel, as they would be loaded from its tree. */
   filesUsable(hostPaths: readonly string[], kernel: string): Promise<Usability>;
+  /**
+   * A build whose modules recorded another build of the kernel (or of a provider in its tree)
+   * than the one there now: a rebuild against the current headers is what makes it usable.
+   */
+  filesStale(hostPaths: readonly string[], kernel: string): Promise<boolean>;
   /** A module installed in a tree, on one of the tree's kernels. */
   usability(tm: TreeModule, kernel: string): Promise<Usability>;
   /** Persist whatever was cached (status calls it once at the end). */

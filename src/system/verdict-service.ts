@@ -15,6 +15,7 @@ import { EnvironmentError, InputError } from '../core/errors.js';
 import type { KernelModuleInfo } from '../core/ko.js';
 import { moduleNameOf } from '../core/ko-name.js';
 import type { TreeModule } from '../core/snapshot.js';
+import { isStaleBuild } from '../core/stale-build.js';
 import type { Usability } from '../core/status.js';
 import type * as Verdict from '../core/verdict.js';
 import type { ModuleVerdict, VerdictTarget } from '../core/verdict.js';
@@ -197,6 +198,26 @@ export class VerdictService implements UsabilityChecker {
     const m = await machinery();
     const results = judge(m, members, t.target, await this.treeUsabilityByProvider(kernel, true));
     return firstUnusable(m, results);
+  }
+
+  async filesStale(hostPaths: readonly string[], kernel: string): Promise<boolean> {
+    const t = await this.target(kernel);
+    if (!t.ok) return false;
+    let members: SetMember[];
+    try {
+      members = await readMembers(hostPaths);
+    } catch (err) {
+      // An unreadable build is bad input, not a stale one: the install path reports it.
+      if (err instanceof InputError) return false;
+      throw err;
+    }
+    const results = judge(
+      await machinery(),
+      members,
+      t.target,
+      await this.treeUsabilityByProvider(kernel, true),
+    );
+    return isStaleBuild(results.map((r) => r.verdict));
   }
 
   async usability(tm: TreeModule, kernel: string): Promise<Usability> {
