@@ -12,6 +12,7 @@ import { type KernelEntry, type Snapshot, type TreeModule, treeOf } from './snap
 import type { Usability } from './status.js';
 import { parseSymvers } from './symvers.js';
 import { printable } from './printable.js';
+import { depmodIndexProblems, type DepmodIndexFacts } from './depmod-index.js';
 
 export type FindingKind =
   | 'journal-interrupted'
@@ -108,6 +109,8 @@ export interface KernelFacts {
   readonly depMissing: readonly string[];
   /** Module names modules.dep lists under extra/ or updates/ ("hello_abi"). */
   readonly depIndexed: readonly string[];
+  /** The files of depmod's index, as found (see depmod-index.ts). */
+  readonly depmodIndex?: DepmodIndexFacts;
 }
 
 export interface TreeMetaFacts {
@@ -286,7 +289,12 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
         : {}),
     });
   }
+  const incomplete =
+    k.modulesDepMtimeMs === undefined || kf?.depmodIndex === undefined
+      ? []
+      : depmodIndexProblems(kf.depmodIndex);
   const tree = ctx.treeOf(k);
+  if (tree === undefined && incomplete.length > 0) out.push(needsDepmod(k.kernel, dir, incomplete));
   if (tree !== undefined) {
     const stale = tree.modules.filter(
       (tm) => k.modulesDepMtimeMs === undefined || tm.newestMtimeMs > k.modulesDepMtimeMs,
@@ -301,7 +309,7 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
         : tree.modules
             .flatMap((tm) => tm.files)
             .filter((f) => present.has(f) && !indexed.has(moduleFileStem(f)));
-    if (stale.length > 0 || gone.length > 0 || unindexed.length > 0) {
+    if (stale.length > 0 || gone.length > 0 || unindexed.length > 0 || incomplete.length > 0) {
       const why: string[] = [];
       if (k.modulesDepMtimeMs === undefined) why.push('there is no modules.dep');
       else if (stale.length > 0)
@@ -309,17 +317,22 @@ function kernelFindings(ctx: Context, k: KernelEntry): Diagnosis[] {
       if (gone.length > 0)
         why.push(`it lists ${gone.length} file(s) that are gone: ${gone.slice(0, 3).join(', ')}`);
       if (unindexed.length > 0) why.push(`it does not list ${unindexed.slice(0, 3).join(', ')}`);
-      out.push({
-        kind: 'needs-depmod',
-        path: `${dir}/modules.dep`,
-        detail: `is out of date (${why.join('; ')})`,
-        damage: true,
-        repair: 'run depmod',
-        fix: { kind: 'depmod', kernel: k.kernel },
-      });
+      out.push(needsDepmod(k.kernel, dir, [...why, ...incomplete]));
     }
   }
   return out;
+}
+
+/** modules.dep and the index depmod writes with it must be redone, for these reasons. */
+function needsDepmod(kernel: string, dir: string, why: readonly string[]): Diagnosis {
+  return {
+    kind: 'needs-depmod',
+    path: `${dir}/modules.dep`,
+    detail: `is out of date (${why.join('; ')})`,
+    damage: true,
+    repair: 'run depmod',
+    fix: { kind: 'depmod', kernel },
+  };
 }
 
 function treeFindings(ctx: Context, t: TreeFacts): Diagnosis[] {

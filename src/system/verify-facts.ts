@@ -1,9 +1,10 @@
 // What `verify` reads: collect what src/core/verify.ts needs beside the Snapshot (links that
 // do not resolve, journals, each tree's files and metadata, modules.dep entries that are
 // gone, verdicts) and derive its findings. The repairs are src/flows/verify-repair.ts.
-import { lstat, readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, open, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { abiTreeName, parseAbiTreeName } from '../core/abi-id.js';
+import { DEPMOD_INDEX_FACT_FILES, type IndexFileFact } from '../core/depmod-index.js';
 import { moduleFileStem } from '../core/ko-name.js';
 import { MANIFEST_FILE, SAVED_SYMVERS_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
 import { type Snapshot, type TreeModule, treeModulesOf } from '../core/snapshot.js';
@@ -127,7 +128,29 @@ async function kernelFacts(paths: Paths, kernel: string): Promise<KernelFacts> {
     ...(extra === undefined ? {} : { extra: { target: extra.target, resolves: extra.isDirectory } }),
     updates,
     ...(await depEntries(paths, kernel)),
+    depmodIndex: await depmodIndexFacts(dir),
   };
+}
+
+/** Size, first bytes and last byte of each file of depmod's index that exists. */
+async function depmodIndexFacts(kernelDir: string): Promise<Map<string, IndexFileFact>> {
+  const facts = new Map<string, IndexFileFact>();
+  for (const name of DEPMOD_INDEX_FACT_FILES) {
+    // Not following links: depmod writes regular files; anything else is not its output.
+    const st = await lstat(path.join(kernelDir, name)).catch(() => undefined);
+    if (st?.isFile() !== true) continue;
+    const fh = await open(path.join(kernelDir, name), 'r');
+    try {
+      const head = new Uint8Array(Math.min(8, st.size));
+      await fh.read(head, 0, head.length, 0);
+      const last = new Uint8Array(1);
+      const got = st.size > 0 ? (await fh.read(last, 0, 1, st.size - 1)).bytesRead : 0;
+      facts.set(name, { size: st.size, head, endsWithNewline: got === 1 && last[0] === 0x0a });
+    } finally {
+      await fh.close();
+    }
+  }
+  return facts;
 }
 
 /** modules.dep entries for extra/ and updates/ (what dkms-abi changes): names, and those gone. */

@@ -165,6 +165,19 @@ describe('a root built by the real commands', () => {
     ]);
   });
 
+  it("depmod's index cut short as a full disk leaves it (modules.dep fine): needs-depmod naming each file; depmod", async () => {
+    const dir = h(`lib/modules/${B}`);
+    await writeFile(path.join(dir, 'modules.alias'), '');
+    for (const f of ['modules.symbols', 'modules.softdep', 'modules.devname', 'modules.builtin.bin'])
+      await rm(path.join(dir, f));
+    await writeFile(path.join(dir, 'modules.alias.bin'), Buffer.alloc(0));
+    const found = await verifyJson();
+    expect(found.json.findings.map((f) => f.detail)).toEqual([
+      'is out of date (modules.alias is empty; modules.symbols is missing; modules.softdep is missing; modules.devname is missing; modules.alias.bin is not a kmod index; modules.builtin.bin is missing)',
+    ]);
+    await expectRepaired([`needs-depmod /lib/modules/${B}/modules.dep`]);
+  });
+
   it('a dangling updates/dkms link of ours: removed', async () => {
     await symlink('../../extra/dkms/ghost.ko', h(`lib/modules/${A}/updates/dkms/ghost.ko`));
     await expectRepaired([`updates-dangling /lib/modules/${A}/updates/dkms/ghost.ko`]);
