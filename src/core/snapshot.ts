@@ -30,6 +30,11 @@ export interface DkmsModuleVersion {
   /** DKMS's "added": <m>/<v>/source exists. */
   readonly added: boolean;
   readonly builds: readonly DkmsBuildDir[];
+  /**
+   * <kver>/<arch> directories without a built module (a build stopped half-way): dkms counts
+   * them as not built, and refuses to build there again while they exist.
+   */
+  readonly incomplete?: readonly { readonly kernel: string; readonly arch: string }[];
 }
 
 /** A module version installed into a shared ABI tree (its manifest). */

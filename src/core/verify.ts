@@ -27,6 +27,7 @@ export type FindingKind =
   | 'dkms-unmarked'
   | 'tree-orphan'
   | 'needs-depmod'
+  | 'dkms-build-incomplete'
   | 'manifest-invalid'
   | 'module-file-missing'
   | 'module-unreadable'
@@ -64,6 +65,14 @@ export type Fix =
   /** Remove a tree no kernel links to and that holds no file at all. */
   | { readonly kind: 'prune-tree'; readonly tree: string }
   | { readonly kind: 'depmod'; readonly kernel: string }
+  /** Remove a dkms build directory that holds no built module (a build stopped half-way). */
+  | {
+      readonly kind: 'remove-incomplete-build';
+      readonly module: string;
+      readonly version: string;
+      readonly kernel: string;
+      readonly arch: string;
+    }
   /** DKMS's installed mark for a kernel, and our module/ link entry there, if any. */
   | {
       readonly kind: 'unmark';
@@ -469,6 +478,20 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
       repair: 'remove the entry and its installed mark',
       fix: { kind: 'unmark', module: l.module, version: entry[1], kernel: entry[2], arch: entry[3] },
     });
+  }
+
+  for (const mv of facts.snapshot.dkms) {
+    for (const b of mv.incomplete ?? []) {
+      out.push({
+        kind: 'dkms-build-incomplete',
+        path: `${dkmsTree}/${mv.module}/${mv.version}/${b.kernel}/${b.arch}`,
+        detail:
+          'holds no built module (a build stopped half-way): dkms counts it as not built and refuses to build there again',
+        damage: true,
+        repair: 'remove it (the next install or autoinstall builds again)',
+        fix: { kind: 'remove-incomplete-build', module: mv.module, version: mv.version, ...b },
+      });
+    }
   }
 
   for (const k of facts.snapshot.kernels) {

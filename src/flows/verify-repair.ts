@@ -15,6 +15,7 @@ import type { Context } from '../system/context.js';
 import { readKernelModuleFile } from '../system/ko-file.js';
 import type { Paths } from '../system/paths.js';
 import { PlanBuilder, linkTarget } from '../system/plan-helpers.js';
+import { removeIncompleteBuild } from '../system/dkms.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planLinkKernel } from '../system/tree-plans.js';
@@ -96,6 +97,7 @@ function fixKernels(f: Fix): readonly string[] {
     case 'prune-tree':
     case 'unmark':
     case 'regenerate-symvers':
+    case 'remove-incomplete-build':
       return [];
   }
 }
@@ -123,6 +125,11 @@ async function planFix(paths: Paths, snapshot: Snapshot, f: Fix): Promise<Operat
       break;
     }
     case 'depmod':
+      break;
+    case 'remove-incomplete-build':
+      // Only while it is still unfinished (a build may have completed it since); dkms's own
+      // directory, removed outright (see removeIncompleteBuild), so no operation to plan.
+      await removeIncompleteBuild(paths, f);
       break;
     case 'unmark':
       await planUnmarkEntry(paths, f, plan);

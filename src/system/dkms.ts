@@ -16,7 +16,7 @@
 //   /lib/modules/<kver>/modules.dep (decides .ko compression), `uname`.
 // - The build itself writes only in <dkmsTree>/<m>/<v>/build (kbuild with M=), checked by
 //   test/integration/dkms-examples.test.ts.
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isModuleFile } from '../core/ko-name.js';
 import {
@@ -44,6 +44,7 @@ import { CommandFailedError, EnvironmentError, InputError } from '../core/errors
 import { readShellVariables } from './dkms-conf.js';
 import { run, type RunResult } from './exec.js';
 import type { Paths } from './paths.js';
+import { hasBuiltModules } from './scan.js';
 
 export function dkmsTrees(paths: Paths): DkmsTrees {
   return { dkmsTree: paths.dkmsTree, sourceTree: paths.sourceTree, installTree: paths.modulesDir };
@@ -156,6 +157,20 @@ export function dkmsBuildDir(paths: Paths, b: ModuleVersion & KernelArch): strin
 }
 
 /**
+ * A build killed half-way leaves <kver>/<arch>/ without modules, and dkms then refuses every
+ * later build there ("Directory … already exists"). It holds nothing to keep (dkms's own
+ * directory, no state of ours), so it is removed outright, not through a plan: a removal cut
+ * short leaves an incomplete build that the next call removes. True when one was removed.
+ */
+export async function removeIncompleteBuild(paths: Paths, b: ModuleVersion & KernelArch): Promise<boolean> {
+  const base = dkmsBuildDir(paths, b);
+  if ((await lstat(base).catch(() => undefined))?.isDirectory() !== true) return false;
+  if (hasBuiltModules(path.join(base, 'module'))) return false;
+  await rm(base, { recursive: true, force: true });
+  return true;
+}
+
+/**
  * `dkms build M/V -k KVER/ARCH` against the given headers. Note that dkms deletes its build
  * directory afterwards: the module's own Module.symvers is not kept, only module/*.ko and
  * log/{make.log,.config}.
@@ -165,6 +180,8 @@ export async function dkmsBuild(
   req: BuildRequest,
   opts: DkmsRunOptions = {},
 ): Promise<BuildOutcome> {
+  await removeIncompleteBuild(paths, req);
+  const base = dkmsBuildDir(paths, req);
   const argv = dkmsBuildArgv(dkmsTrees(paths), req, req, {
     kernelSourceDir: req.kernelSourceDir,
     ...(req.jobs !== undefined ? { jobs: req.jobs } : {}),
@@ -175,7 +192,6 @@ export async function dkmsBuild(
   const r = await runDkms(paths, argv, opts);
   const ms = Math.round(performance.now() - started);
   const result = classifyBuild(r.exitCode, r.stdout, r.stderr);
-  const base = dkmsBuildDir(paths, req);
   switch (result.kind) {
     case 'built':
       return {

@@ -7,6 +7,7 @@
 import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { TREE_PREFIX, parseAbiTreeName, type AbiId } from '../core/abi-id.js';
+import { isModuleFile } from '../core/ko-name.js';
 import { MANIFEST_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
 import type {
   DkmsBuildDir,
@@ -109,6 +110,7 @@ function dkmsOf(paths: Paths): DkmsModuleVersion[] {
       const inVersion = listDirTyped(vdir);
       const added = inVersion.some((e) => e.name === 'source');
       const builds: DkmsBuildDir[] = [];
+      const incomplete: { kernel: string; arch: string }[] = [];
       for (const k of inVersion) {
         const kernel = k.name;
         if (!/^[0-9]/.test(kernel)) continue; // dkms's own glob: +([0-9]).*
@@ -116,7 +118,11 @@ function dkmsOf(paths: Paths): DkmsModuleVersion[] {
         if (!k.isDirectory() && !k.isSymbolicLink()) continue;
         for (const arch of listDir(`${vdir}/${kernel}`)) {
           const build = buildOf(`${vdir}/${kernel}/${arch}`, kernel, arch);
-          if (build === undefined) continue;
+          if (build === undefined) {
+            if (lstatOrUndefined(`${vdir}/${kernel}/${arch}`)?.isDirectory() === true)
+              incomplete.push({ kernel, arch });
+            continue;
+          }
           const mark = marks.get(`kernel-${kernel}-${arch}`);
           const installed =
             mark !== undefined &&
@@ -125,7 +131,7 @@ function dkmsOf(paths: Paths): DkmsModuleVersion[] {
           builds.push({ ...build, installed });
         }
       }
-      out.push({ module, version, added, builds });
+      out.push({ module, version, added, builds, ...(incomplete.length > 0 ? { incomplete } : {}) });
     }
   }
   return out;
@@ -165,14 +171,19 @@ function buildOf(archDir: string, kernel: string, arch: string): Omit<DkmsBuildD
     target = readlinkSync(moduleDir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return undefined; // missing
-    // Not a link: DKMS's own build directory, or something foreign.
-    return lstatOrUndefined(moduleDir)?.isDirectory() === true
-      ? { kernel, arch, kind: 'built', builtFor: kernel }
-      : undefined;
+    // Not a link: DKMS's own build directory, or something foreign. Built, for dkms, means
+    // module/ holds the modules (is_module_built): one killed half-way holds none.
+    return hasBuiltModules(moduleDir) ? { kernel, arch, kind: 'built', builtFor: kernel } : undefined;
   }
   const m = /^\.\.\/\.\.\/([^/]+)\/[^/]+\/module$/.exec(target);
   if (m?.[1] === undefined) return undefined;
   return { kernel, arch, kind: 'abi-link', builtFor: m[1] };
+}
+
+/** Whether a dkms module/ directory holds a module file (as a finished build leaves it). */
+export function hasBuiltModules(moduleDir: string): boolean {
+  if (lstatOrUndefined(moduleDir)?.isDirectory() !== true) return false;
+  return listDir(moduleDir).some(isModuleFile);
 }
 
 function treesOf(paths: Paths): TreeEntry[] {
