@@ -4,7 +4,7 @@
 // - The verdicts of a shared tree's modules on a kernel are computed together (each sees the
 //   others present, dependencies judged transitively) and kept on disk in
 //   <state>/cache/verdicts/<kernel>.json, valid while the kernel's files (symvers, config,
-//   modules.order, extra link) and the tree's modules (every file's size and mtime) are
+//   modules.order, extra link) and the tree's modules (every file's size, mtime, ctime, inode) are
 //   unchanged; written atomically, skipped where the state directory is not writable.
 // - usability() serves status and other read-only scans: kernel links and tree contents are
 //   read once per service. filesUsable()/checkFiles() serve install flows, which change trees
@@ -96,7 +96,7 @@ interface TreeScan {
   readonly dir: string;
   readonly modules: readonly TreeModule[];
   readonly stamp: string;
-  /** Host path → "path:size:mtime" of every module file. */
+  /** Host path → fileStamp of every module file. */
   readonly fileStamps: ReadonlyMap<string, string>;
 }
 
@@ -463,11 +463,15 @@ async function readKernelState(paths: Paths, kernel: string): Promise<KernelStat
   return { treeDir, stamp: parts.join('\n') };
 }
 
-/** "path:size:mtime" (statted synchronously: status stamps every tree file on every kernel). */
+/**
+ * "path:size:mtime:ctime:inode" (statted synchronously: status stamps every tree file on every
+ * kernel). Size and mtime alone miss a file rewritten in place with its mtime put back
+ * (touch -r); ctime cannot be put back, and a file renamed over it has another inode.
+ */
 function fileStamp(file: string | undefined): string {
   if (file === undefined) return '-';
   const st = statSync(file, { throwIfNoEntry: false });
-  return st === undefined ? `${file}:-` : `${file}:${st.size}:${st.mtimeMs}`;
+  return st === undefined ? `${file}:-` : `${file}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
 async function scanTree(dir: string): Promise<TreeScan> {
