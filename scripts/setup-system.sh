@@ -1,5 +1,7 @@
 #!/bin/sh
-# Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root).
+# Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root), and
+# builds the other platforms the tests run on: a Debian 13 chroot (dkms 3.2.2, Linux 6.12;
+# scripts/trixie-chroot.sh) and upstream dkms from Debian's newest source (scripts/dkms-upstream.sh).
 # Idempotent: re-running only installs what is missing. Kernel images for boot tests are
 # downloaded (not installed) into $DKMS_ABI_CACHE so the machine's /boot stays untouched.
 set -eu
@@ -16,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 
 set -- dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip \
-	time hyperfine shellcheck
+	time hyperfine shellcheck dwarves mmdebstrap
 for kver in $ABIS; do
 	set -- "$@" "linux-headers-$kver"
 done
@@ -56,10 +58,14 @@ for pkg in $CORPUS; do
 	fi
 done
 
+here=$(cd "$(dirname "$0")" && pwd)
+DKMS_ABI_CACHE="$CACHE" sh "$here/trixie-chroot.sh" >/dev/null
+DKMS_ABI_CACHE="$CACHE" sh "$here/dkms-upstream.sh" >/dev/null
+
 # Node dependencies of the project itself. "npm install" rather than "npm ci": this
 # registry's lock files omit other platforms' optional packages (rollup's), which npm ci
 # rejects as out of sync; install still follows the locked versions.
 if [ -f package.json ]; then
 	npm install --no-audit --no-fund --loglevel=error
 fi
-echo "setup-system.sh: done (kernels: $ABIS; images in $CACHE/images; DKMS packages in $CACHE/dkms-debs)"
+echo "setup-system.sh: done (kernels: $ABIS; Debian 13: $(tr '\n' ' ' <"$CACHE/trixie-chroot/.kernels")in $CACHE/trixie-chroot; upstream $(cat "$CACHE/dkms-upstream/VERSION"); images in $CACHE/images; DKMS packages in $CACHE/dkms-debs)"

@@ -17,6 +17,8 @@
 // plus var/lib/dkms, usr/src, etc (with the host's os-release, so dkms and dkms-abi agree on
 // the distribution), boot and tmp. The headers' Makefile includes the host's absolute
 // /usr/src/linux-headers-K-common/Makefile: fine for make, which runs on the host.
+// `system` (default "/") is where the headers and os-release come from: another system such
+// as the Debian 13 chroot (test/helpers/platforms.ts), whose tools then run inside it.
 //
 // HARD LINKS SHARE THE HOST'S INODES. Rename, unlink or create files in the root freely, but
 // never write into, chmod or touch a hard-linked file in place: that changes the host's copy.
@@ -43,9 +45,9 @@ function findRepo(from: string): string {
   }
 }
 
-/** The host's headers of a kernel. */
-export function hostHeadersDir(kernel: string): string {
-  return path.join(HOST_HEADERS_DIR, `linux-headers-${kernel}`);
+/** The headers of a kernel on the host, or in another system (a chroot) seen from the host. */
+export function hostHeadersDir(kernel: string, system = '/'): string {
+  return path.join(system, HOST_HEADERS_DIR, `linux-headers-${kernel}`);
 }
 
 /** lib/modules/<kernel> of the unpacked image of a kernel. */
@@ -54,16 +56,16 @@ export function imageModulesDir(kernel: string): string {
 }
 
 /** The bare root: the directories dkms and dkms-abi expect, and the host's os-release. */
-export async function makeBareRoot(root: string): Promise<void> {
+export async function makeBareRoot(root: string, system = '/'): Promise<void> {
   for (const d of ['var/lib/dkms', 'usr/src', 'usr/lib', 'etc', 'boot', 'tmp', 'lib/modules']) {
     await mkdir(path.join(root, d), { recursive: true });
   }
-  await writeFile(path.join(root, 'etc/os-release'), await readFile('/etc/os-release'));
+  await writeFile(path.join(root, 'etc/os-release'), await readFile(path.join(system, 'etc/os-release')));
 }
 
 /** Kernel headers in the root (hard-linked) and lib/modules/K/build -> /usr/src/linux-headers-K. */
-export async function addHeaders(root: string, kernel: string): Promise<void> {
-  const hostHeaders = hostHeadersDir(kernel);
+export async function addHeaders(root: string, kernel: string, system = '/'): Promise<void> {
+  const hostHeaders = hostHeadersDir(kernel, system);
   await lstat(path.join(hostHeaders, 'Makefile')).catch(() => {
     throw new Error(`no headers for ${kernel} at ${hostHeaders}: run scripts/setup-system.sh`);
   });
@@ -78,7 +80,7 @@ export async function addHeaders(root: string, kernel: string): Promise<void> {
     const target = await readlink(entry);
     if (path.isAbsolute(target)) continue;
     const topDir = path.dirname(path.resolve(hostHeaders, target));
-    const inRoot = path.join(root, topDir);
+    const inRoot = path.join(root, path.relative(system, topDir));
     if (await exists(inRoot)) continue;
     await mkdir(path.dirname(inRoot), { recursive: true });
     await execa('cp', ['-al', topDir, path.dirname(inRoot)]);
@@ -132,9 +134,9 @@ export async function addSameAbiKernel(
   root: string,
   from: string,
   to: string,
-  opts: { readonly headers: boolean },
+  opts: { readonly headers: boolean; readonly system?: string },
 ): Promise<void> {
-  const hostHeaders = hostHeadersDir(from);
+  const hostHeaders = hostHeadersDir(from, opts.system);
   await mkdir(path.join(root, 'lib/modules', to), { recursive: true });
   const config = (await readFile(path.join(hostHeaders, '.config'), 'utf8')).replaceAll(from, to);
   await writeFile(path.join(root, 'boot', `config-${to}`), config);

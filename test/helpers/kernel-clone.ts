@@ -10,7 +10,7 @@ export function addSameAbiKernel(
   to: string,
   opts: { readonly headers: boolean },
 ): Promise<void> {
-  return addToRoot(sb.root, from, to, opts);
+  return addToRoot(sb.root, from, to, { ...opts, system: sb.system });
 }
 
 /**

@@ -15,6 +15,12 @@ export { EXAMPLES_DIR, HOST_HEADERS_DIR, IMAGES_DIR, copyExampleSource } from '.
 
 export interface SandboxOptions {
   readonly kernels: readonly string[];
+  /**
+   * Host path of the system whose headers, os-release and tmp the root is made from: "/" (the
+   * default), or a chroot such as the Debian 13 one (test/helpers/platforms.ts), whose tools
+   * then run inside it and see the root at `inner`.
+   */
+  readonly system?: string;
   /** Headers and the lib/modules/K/build link (default true). */
   readonly withHeaders?: boolean;
   /** The real in-tree modules of each kernel, its modules.order/builtin files, config and System.map. */
@@ -22,8 +28,12 @@ export interface SandboxOptions {
 }
 
 export interface SandboxRoot {
-  /** Host path of the root (what --root gets). */
+  /** Host path of the root (what --root gets on the host). */
   readonly root: string;
+  /** The root as the system's tools see it: `root` without the system's prefix. */
+  readonly inner: string;
+  /** Host path of the system the root was made from ("/" or a chroot). */
+  readonly system: string;
   readonly kernels: readonly string[];
   /** Host path of a path inside the root ("/var/lib/dkms" → "<root>/var/lib/dkms"). */
   host(inner: string): string;
@@ -48,10 +58,14 @@ function keep(): boolean {
  * beforeAll) call cleanup() yourself, e.g. in afterAll. DKMS_ABI_KEEP_SANDBOX=1 keeps it.
  */
 export async function makeSandboxRoot(opts: SandboxOptions): Promise<SandboxRoot> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-root-'));
+  const system = path.resolve(opts.system ?? '/');
+  const tmp = system === '/' ? os.tmpdir() : path.join(system, 'tmp');
+  const root = await mkdtemp(path.join(tmp, 'dkms-abi-root-'));
   live.add(root);
   const sandbox: SandboxRoot = {
     root,
+    inner: path.join('/', path.relative(system, root)),
+    system,
     kernels: [...opts.kernels],
     host: (inner) => path.join(root, inner),
     headersDir: (kernel) => path.join(root, 'usr/src', `linux-headers-${kernel}`),
@@ -79,10 +93,10 @@ export async function makeSandboxRoot(opts: SandboxOptions): Promise<SandboxRoot
 }
 
 async function populate(sb: SandboxRoot, opts: SandboxOptions): Promise<void> {
-  await makeBareRoot(sb.root);
+  await makeBareRoot(sb.root, sb.system);
   for (const kernel of opts.kernels) {
     await mkdir(sb.host(`lib/modules/${kernel}`), { recursive: true });
-    if (opts.withHeaders ?? true) await addHeaders(sb.root, kernel);
+    if (opts.withHeaders ?? true) await addHeaders(sb.root, kernel, sb.system);
     if (opts.withImageModules === true) await addImageModules(sb.root, kernel);
   }
 }
