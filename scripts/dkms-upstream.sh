@@ -24,7 +24,7 @@ printf 'deb-src %s %s main\n' "$MIRROR" sid "$MIRROR" experimental >"$APT/source
 apt_private() {
 	"$@" -o Dir::Etc::SourceList="$APT/sources.list" -o Dir::Etc::SourceParts=/dev/null \
 		-o Dir::State::Lists="$APT/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
-		-o APT::Get::List-Cleanup=0
+		-o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root
 }
 apt_private apt-get -qq update
 
@@ -44,7 +44,7 @@ if [ -z "$uri" ] || [ -z "$hash" ]; then
 	exit 3
 fi
 if [ ! -f "$APT/src/$name" ]; then
-	/usr/lib/apt/apt-helper -qq download-file "$uri" "$APT/src/$name.tmp" "$hash"
+	/usr/lib/apt/apt-helper -qq -o APT::Sandbox::User=root download-file "$uri" "$APT/src/$name.tmp" "$hash"
 	mv "$APT/src/$name.tmp" "$APT/src/$name"
 fi
 
