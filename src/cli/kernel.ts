@@ -19,6 +19,15 @@ export const wiring: Wiring = (program, dispatch) => {
       await dispatch(async () => (await import('../commands/kernel.js')).kernelRemove, { kernel: kver });
     });
   kernel
+    .command('preinst')
+    .argument('<kver>')
+    .description(
+      "before a same-name upgrade or reinstall of its package: move the builds it shares with its ABI to another kernel, out of reach of dkms's kernel_preinst",
+    )
+    .action(async (kver: string) => {
+      await dispatch(async () => (await import('../commands/kernel.js')).kernelPreinst, { kernel: kver });
+    });
+  kernel
     .command('list')
     .description('kernels with their flavour, abiver and tree')
     .action(async () => {

@@ -6,7 +6,7 @@ export const wiring: Wiring = (program, dispatch) => {
     .argument('[module]', 'MODULE or MODULE/VERSION')
     .option('-k, --kernel <kver>', 'only this kernel', kernelRelease)
     .description(
-      'one line per module/version/kernel/arch: added, built, installed, installed-abi (from K0), abi-mismatch (reason)[, needs-depmod]',
+      'one line per module/version/kernel/arch: added, built, installed, installed-abi (from K0), abi-mismatch (reason)[, needs-depmod][, needs-repair]',
     )
     .action(async (target: string | undefined, o: { kernel?: string }) => {
       const mv = target === undefined ? {} : parseModuleVersion(target);

@@ -4,6 +4,7 @@ import { type ExitCode } from '../core/errors.js';
 import { checkKernelRelease, parseKernelRelease } from '../core/release.js';
 import type { Context } from '../system/context.js';
 import { autoinstallKernel } from '../flows/autoinstall.js';
+import { preinstKernel } from '../flows/kernel-preinst.js';
 import { removeKernel } from '../flows/kernel-remove.js';
 import { scanRoot } from '../system/scan.js';
 import { withSession } from '../system/session.js';
@@ -50,6 +51,24 @@ export async function kernelRemove(ctx: Context, opts: KernelArg): Promise<ExitC
         ? `${opts.kernel}: unregistered; ${r.treeName} removed (no kernel uses it any more)`
         : `${opts.kernel}: unregistered; ${r.treeName} still serves ${r.others.join(', ')}`,
     );
+    return 0;
+  });
+}
+
+/** Before the kernel package is upgraded or reinstalled under the same name (preinst hook). */
+export async function kernelPreinst(ctx: Context, opts: KernelArg): Promise<ExitCode> {
+  checkKernelRelease(opts.kernel);
+  return withSession<ExitCode>(ctx, `kernel preinst ${opts.kernel}`, async (session) => {
+    const r = await preinstKernel(ctx, session, opts.kernel);
+    if (r.kind === 'not-registered') {
+      ctx.out.note(`${opts.kernel} is not registered; nothing to do`);
+      return 0;
+    }
+    for (const m of r.moved) {
+      ctx.out.line(
+        `${m.module}/${m.version}, ${opts.kernel}, ${m.arch}: build moved to ${m.to}, which shares it`,
+      );
+    }
     return 0;
   });
 }

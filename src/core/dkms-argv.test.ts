@@ -296,8 +296,26 @@ describe('dkms exit codes', () => {
       'bad-conf',
     ],
     ['other', 1, '', 'Error! You must be root to use this command.\n', 'failed'],
+    [
+      'BUILD_DEPENDS missing, dkms >= 3.1.8',
+      13,
+      '',
+      'Error! Aborting build of module c/1 for kernel k (x86_64) due to missing BUILD_DEPENDS: p.\nYou may override by specifying --force.\n',
+      'missing-build-depends',
+    ],
   ])('build: %s', (_name, code, stdout, stderr, kind) => {
     expect(classifyBuild(code, stdout, stderr).kind).toBe(kind);
+  });
+
+  it('build: names every missing BUILD_DEPENDS module (dkms 3.2.2’s exit 13 text)', () => {
+    const stderr =
+      '\nError! Aborting build of module abi-consumer/1.0 for kernel 6.12.117+deb13-amd64 (x86_64) due to missing BUILD_DEPENDS: abi-provider other-dep.\nYou may override by specifying --force.\n';
+    expect(classifyBuild(13, 'Sign command: x\n', stderr)).toEqual({
+      kind: 'missing-build-depends',
+      missing: ['abi-provider', 'other-dep'],
+      message:
+        'Aborting build of module abi-consumer/1.0 for kernel 6.12.117+deb13-amd64 (x86_64) due to missing BUILD_DEPENDS: abi-provider other-dep. You may override by specifying --force.',
+    });
   });
 
   it('build: keeps read_conf’s own findings as the message for a bad conf', () => {

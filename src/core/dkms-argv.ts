@@ -274,6 +274,8 @@ export type DkmsBuildResult =
   | { readonly kind: 'excluded'; readonly message: string }
   | { readonly kind: 'no-headers'; readonly message: string }
   | { readonly kind: 'not-added'; readonly message: string }
+  /** dkms >= 3.1.8 (exit 13): modules named by BUILD_DEPENDS are not built for this kernel. */
+  | { readonly kind: 'missing-build-depends'; readonly missing: readonly string[]; readonly message: string }
   | { readonly kind: 'bad-conf'; readonly message: string }
   /** make failed (10), or produced no .ko (7), or a patch failed (5, 6). */
   | { readonly kind: 'build-failed'; readonly exitCode: number; readonly message: string }
@@ -323,6 +325,11 @@ export function classifyBuild(exitCode: number, stdout: string, stderr: string):
     return { kind: 'no-headers', message };
   }
   if (exitCode === 3 && /is not located in the DKMS tree/.test(stderr)) return { kind: 'not-added', message };
+  if (exitCode === 13) {
+    // "Aborting build of module m/v for kernel k (arch) due to missing BUILD_DEPENDS: a b."
+    const list = /missing BUILD_DEPENDS:\s*([^\n]*?)\.?\s*$/m.exec(stderr)?.[1] ?? '';
+    return { kind: 'missing-build-depends', missing: list.split(/\s+/).filter(Boolean), message };
+  }
   if (exitCode === 8 || exitCode === 4) return { kind: 'bad-conf', message: confMessage(stderr, message) };
   if (exitCode === 10 || exitCode === 7 || exitCode === 5 || exitCode === 6) {
     return { kind: 'build-failed', exitCode, message };

@@ -10,6 +10,7 @@ export interface HookTarget {
 }
 
 export const HOOK_TARGETS: readonly HookTarget[] = [
+  { source: 'kernel-preinst', target: '/etc/kernel/preinst.d/05dkms-abi', mode: 0o755 },
   { source: 'kernel-postinst', target: '/etc/kernel/postinst.d/05dkms-abi', mode: 0o755 },
   { source: 'kernel-prerm', target: '/etc/kernel/prerm.d/05dkms-abi', mode: 0o755 },
   { source: 'header-postinst', target: '/etc/kernel/header_postinst.d/05dkms-abi', mode: 0o755 },

@@ -21,6 +21,13 @@ export interface StatusEntry {
   /** The kernel the binary was built for (null when only added). */
   readonly builtFor: string | null;
   readonly needsDepmod: boolean;
+  /**
+   * The tree holds the module for this kernel but DKMS lost the build it came from (dkms >=
+   * 3.1's kernel_preinst or an unbuild): stock dkms counts it as only added and would build
+   * it again. `verify --repair`, or the next `kernel add` of the kernel it was built for,
+   * restores it.
+   */
+  readonly needsRepair: boolean;
   /** Why the module is unusable (abi-mismatch only). */
   readonly reason: string | null;
 }
@@ -68,6 +75,9 @@ export function deriveStatus(
   };
   const entries: StatusEntry[] = [];
   const seen = new Set<string>();
+  const dkmsAdded = new Set(
+    snap.dkms.filter((mv) => mv.added).map((mv) => key(mv.module, mv.version, '', '')),
+  );
 
   for (const mv of snap.dkms) {
     if (mv.builds.length === 0) {
@@ -78,7 +88,12 @@ export function deriveStatus(
       seen.add(key(mv.module, mv.version, b.kernel, b.arch));
       const k = kernels.get(b.kernel);
       const tm = treeModule(k, mv.module, mv.version, b.arch);
-      entries.push(fromBuild(mv.module, mv.version, b, k, tm, usability));
+      const entry = fromBuild(mv.module, mv.version, b, k, tm, usability);
+      // Our entry links to a build DKMS no longer has.
+      const lost =
+        b.kind === 'abi-link' &&
+        !mv.builds.some((x) => x.kind === 'built' && x.kernel === b.builtFor && x.arch === b.arch);
+      entries.push(lost && entry.state !== 'built' ? { ...entry, needsRepair: true } : entry);
     }
   }
 
@@ -91,6 +106,8 @@ export function deriveStatus(
     for (const tm of tree?.modules ?? []) {
       if (seen.has(key(tm.module, tm.version, k.kernel, tm.arch))) continue;
       const u = usability(tm, k.kernel);
+      // DKMS added this version, yet has no build for this kernel: it lost it.
+      const lost = dkmsAdded.has(key(tm.module, tm.version, '', '')) && u.usable;
       entries.push({
         module: tm.module,
         version: tm.version,
@@ -99,6 +116,7 @@ export function deriveStatus(
         state: u.usable ? (tm.builtFor === k.kernel ? 'installed' : 'installed-abi') : 'abi-mismatch',
         builtFor: tm.builtFor,
         needsDepmod: needsDepmod(tm, k),
+        needsRepair: lost,
         reason: u.usable ? null : u.reason,
       });
     }
@@ -118,16 +136,17 @@ function fromBuild(
   const base = { module, version, kernel: b.kernel, arch: b.arch, builtFor: b.builtFor };
   // Marked installed but missing from the kernel's tree: not actually installed (verify reports it).
   if (!b.installed || tm === undefined || k === undefined) {
-    return { ...base, state: 'built', needsDepmod: false, reason: null };
+    return { ...base, state: 'built', needsDepmod: false, needsRepair: false, reason: null };
   }
   const u = usability(tm, b.kernel);
   const depmod = needsDepmod(tm, k);
   // The tree's manifest knows which kernel the installed binary was built for (DKMS's
   // directory may be a build moved over from a kernel since removed).
   const installed = { ...base, builtFor: tm.builtFor };
-  if (!u.usable) return { ...installed, state: 'abi-mismatch', needsDepmod: depmod, reason: u.reason };
+  if (!u.usable)
+    return { ...installed, state: 'abi-mismatch', needsDepmod: depmod, needsRepair: false, reason: u.reason };
   const state = tm.builtFor === b.kernel ? 'installed' : 'installed-abi';
-  return { ...installed, state, needsDepmod: depmod, reason: null };
+  return { ...installed, state, needsDepmod: depmod, needsRepair: false, reason: null };
 }
 
 function addedEntry(module: string, version: string): StatusEntry {
@@ -139,6 +158,7 @@ function addedEntry(module: string, version: string): StatusEntry {
     state: 'added',
     builtFor: null,
     needsDepmod: false,
+    needsRepair: false,
     reason: null,
   };
 }
@@ -255,7 +275,7 @@ function sortEntries(entries: StatusEntry[]): StatusEntry[] {
   return keyed.map((x) => x.e);
 }
 
-/** dkms-style line: "M/V, KVER, ARCH: STATE[ (detail)][, needs-depmod]" or "M/V: added". */
+/** dkms-style line: "M/V, KVER, ARCH: STATE[ (detail)][, needs-depmod][, needs-repair]" or "M/V: added". */
 export function formatStatusLine(e: StatusEntry): string {
   if (e.state === 'added' || e.kernel === null)
     return moduleLine({ module: e.module, version: e.version }, 'added');
@@ -264,7 +284,7 @@ export function formatStatusLine(e: StatusEntry): string {
   if (e.state === 'abi-mismatch' && e.reason !== null) detail = ` (${e.reason})`;
   return moduleLine(
     { module: e.module, version: e.version, kernel: e.kernel, arch: e.arch ?? '' },
-    `${e.state}${detail}${e.needsDepmod ? ', needs-depmod' : ''}`,
+    `${e.state}${detail}${e.needsDepmod ? ', needs-depmod' : ''}${e.needsRepair ? ', needs-repair' : ''}`,
   );
 }
 

@@ -23,6 +23,7 @@ export type FindingKind =
   | 'updates-shadow'
   | 'mark-dangling'
   | 'module-link-dangling'
+  | 'dkms-build-missing'
   | 'dkms-mark-stale'
   | 'dkms-unmarked'
   | 'tree-orphan'
@@ -218,6 +219,22 @@ class Context {
     return (
       mv?.added === true &&
       mv.builds.some((b) => b.kernel === tm.builtFor && b.arch === tm.arch && b.kind === 'built')
+    );
+  }
+
+  /**
+   * DKMS added this tree module's version but lost the build it came from (dkms >= 3.1's
+   * kernel_preinst or kernel_prerm for the kernel it was built for, a plain `dkms unbuild`),
+   * while the tree holds every file and that kernel still uses the tree: --repair puts the
+   * build back from the tree's copy (link-kernel on the kernel it was built for).
+   */
+  restorable(tree: string, tm: TreeModule): boolean {
+    const mv = this.facts.snapshot.dkms.find((d) => d.module === tm.module && d.version === tm.version);
+    return (
+      mv?.added === true &&
+      !this.hasDkmsBuild(tm) &&
+      this.complete(tree, tm) &&
+      this.kernelsOfTree(tree).some((k) => k.kernel === tm.builtFor)
     );
   }
 
@@ -470,6 +487,8 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
     }
     const entry = /^([^/]+)\/([^/]+)\/([^/]+)\/module$/.exec(l.name);
     if (entry?.[1] === undefined || entry[2] === undefined || entry[3] === undefined) continue;
+    // A link to a build --repair restores from the tree heals with it (dkms-build-missing).
+    if (linksToRestorable(ctx, l.module, entry[1], entry[3], l.target)) continue;
     out.push({
       kind: 'module-link-dangling',
       path: p,
@@ -522,6 +541,25 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
         });
       }
     }
+    // The build a tree module came from is gone from DKMS's tree, the tree still has it.
+    for (const tm of tree.modules) {
+      if (tm.builtFor !== k.kernel || !ctx.restorable(tree.name, tm)) continue;
+      out.push({
+        kind: 'dkms-build-missing',
+        path: `${dkmsTree}/${tm.module}/${tm.version}/${tm.builtFor}/${tm.arch}/module`,
+        detail: `DKMS lost the build of ${tm.module}/${tm.version} that ${tree.name} holds (dkms kernel_preinst or unbuild for ${k.kernel}?): stock dkms counts it as only added on every kernel of the tree, and its autoinstall would build copies into updates/dkms`,
+        damage: true,
+        repair: `restore the build from ${tree.name} and mark it installed`,
+        fix: {
+          kind: 'link-kernel',
+          tree: tree.name,
+          module: tm.module,
+          version: tm.version,
+          arch: tm.arch,
+          kernel: k.kernel,
+        },
+      });
+    }
     // In the kernel's tree, DKMS knows the module, but not as installed here.
     for (const tm of tree.modules) {
       if (!ctx.hasDkmsBuild(tm) || ctx.markedInstalled(tm.module, tm.version, k.kernel, tm.arch)) continue;
@@ -553,6 +591,25 @@ function dkmsFindings(ctx: Context): Diagnosis[] {
     }
   }
   return out;
+}
+
+function linksToRestorable(
+  ctx: Context,
+  module: string,
+  version: string,
+  arch: string,
+  target: string,
+): boolean {
+  const m = /^\.\.\/\.\.\/([^/]+)\/([^/]+)\/module$/.exec(target);
+  if (m?.[1] === undefined || m[2] !== arch) return false;
+  const builtFor = m[1];
+  return ctx.facts.snapshot.kernels.some((k) => {
+    const tree = ctx.treeOf(k);
+    const tm = tree?.modules.find(
+      (x) => x.module === module && x.version === version && x.arch === arch && x.builtFor === builtFor,
+    );
+    return tree !== undefined && tm !== undefined && ctx.restorable(tree.name, tm);
+  });
 }
 
 /** Installed with plain `dkms install` (a real file where dkms puts it): not dkms-abi's bookkeeping. */

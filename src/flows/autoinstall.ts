@@ -188,7 +188,8 @@ async function linkExisting(
   kernel: string,
 ): Promise<boolean> {
   const plan = new PlanBuilder(ctx.paths.root);
-  await planLinkKernel(ctx.paths, { ...tm, dkmsBookkeeping: true }, kernel, plan);
+  const tree = ctx.paths.abiTree(id.abi.flavour, id.abi.abiver);
+  await planLinkKernel(ctx.paths, { ...tm, dkmsBookkeeping: true, tree }, kernel, plan);
   if (plan.operations.length === 0) return false;
   await session.apply({
     description: `link ${tm.module}/${tm.version} for ${kernel} in ${id.treeName}`,

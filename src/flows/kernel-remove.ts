@@ -41,17 +41,27 @@ export async function removeKernel(ctx: Context, session: Session, kernel: strin
   };
 }
 
+/** A DKMS build moved from the kernel it was made for to a kernel that shares it. */
+export interface RehomedBuild {
+  readonly module: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly to: string;
+}
+
 /**
  * Other kernels' installed-abi entries point at builds made for this kernel
- * (module -> ../../<kernel>/<arch>/module). Before it goes, move each such build to its
- * first dependent and point the rest there, so DKMS's view stays whole.
+ * (module -> ../../<kernel>/<arch>/module). Before it goes (or before dkms's kernel_preinst
+ * unbuilds it), move each such build to its first dependent and point the rest there, so
+ * DKMS's view stays whole.
  */
-async function planRehomeBuilds(
+export async function planRehomeBuilds(
   ctx: Context,
   snap: Snapshot,
   kernel: string,
   plan: PlanBuilder,
-): Promise<void> {
+): Promise<RehomedBuild[]> {
+  const moved: RehomedBuild[] = [];
   for (const mv of snap.dkms) {
     for (const b of mv.builds) {
       if (b.kernel !== kernel || b.kind !== 'built') continue;
@@ -74,6 +84,8 @@ async function planRehomeBuilds(
           target: `../../${heir.kernel}/${heir.arch}/module`,
         });
       }
+      moved.push({ module: mv.module, version: mv.version, arch: b.arch, to: heir.kernel });
     }
   }
+  return moved;
 }

@@ -137,7 +137,12 @@ async function planFix(paths: Paths, snapshot: Snapshot, f: Fix): Promise<Operat
     case 'link-kernel': {
       const tm = treeModule(snapshot, f);
       if (tm === undefined) throw new Error(`${f.tree} no longer holds ${f.module}/${f.version}`);
-      await planLinkKernel(paths, { ...tm, dkmsBookkeeping: true }, f.kernel, plan);
+      await planLinkKernel(
+        paths,
+        { ...tm, dkmsBookkeeping: true, tree: treeDir(paths, f.tree) },
+        f.kernel,
+        plan,
+      );
       break;
     }
     case 'regenerate-symvers': {

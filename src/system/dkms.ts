@@ -1,5 +1,6 @@
-// Runs dkms 3.0.10 on a root's trees: argv from src/core/dkms-argv.ts, exit codes mapped to
-// typed results. dkms-abi uses dkms for add, build and remove only; install, the bookkeeping
+// Runs dkms (Debian 12's 3.0.10, Debian 13's 3.2.2, upstream's: DKMS_ABI_DKMS picks the
+// program) on a root's trees: argv from src/core/dkms-argv.ts, exit codes mapped to typed
+// results. dkms-abi uses dkms for add, build and remove only; install, the bookkeeping
 // links and depmod are its own (dkms install runs depmod on the host's /lib/modules).
 //
 // What dkms touches outside the three trees, and what we do about it (see dkmsEnv):
@@ -72,12 +73,21 @@ async function runDkms(paths: Paths, argv: readonly string[], opts: DkmsRunOptio
     ...(opts.extraSymbols !== undefined ? { extraSymbols: opts.extraSymbols } : {}),
     ...(tmpDir !== undefined ? { tmpDir } : {}),
   });
-  return run(argv, {
+  return run(withDkmsProgram(argv), {
     env,
     okExitCodes: ALL_EXIT_CODES,
     ...(opts.stream === true ? { inheritOutput: true } : {}),
     hint: 'dkms failed',
   });
+}
+
+/**
+ * DKMS_ABI_DKMS names the dkms to run (default: `dkms` on PATH), e.g. an upstream dkms built
+ * into /usr/local next to Debian's; the tests run the same scenarios with several versions.
+ */
+function withDkmsProgram(argv: readonly string[]): readonly string[] {
+  const program = process.env['DKMS_ABI_DKMS'];
+  return program === undefined || program === '' ? argv : [program, ...argv.slice(1)];
 }
 
 function failed(argv: readonly string[], r: RunResult, hint?: string): CommandFailedError {
@@ -224,6 +234,12 @@ export async function dkmsBuild(
       throw new InputError(
         path.join(paths.dkmsTree, req.module, req.version, 'source', 'dkms.conf'),
         result.message,
+      );
+    case 'missing-build-depends':
+      // dkms's last line ("You may override by specifying --force") would hide the reason.
+      throw new EnvironmentError(
+        `dkms refused to build ${req.module}/${req.version} for ${req.kernel}: missing BUILD_DEPENDS: ${result.missing.join(' ') || '(unnamed)'} (dkms exit 13)`,
+        `build and install ${result.missing.length === 1 ? 'it' : 'them'} for ${req.kernel} first (dkms-abi autoinstall -k ${req.kernel} orders builds by BUILD_DEPENDS)`,
       );
     case 'not-added':
     case 'failed':

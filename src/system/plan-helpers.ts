@@ -61,6 +61,10 @@ export class PlanBuilder {
   }
 
   /** Whether `p` exists once the operations planned so far have run. */
+  willExist(p: string): Promise<boolean> {
+    return this.existsAfterPlan(path.resolve(p));
+  }
+
   private async existsAfterPlan(p: string): Promise<boolean> {
     for (let cur = p; ; cur = path.dirname(cur)) {
       const o = this.overrides.get(cur);

@@ -83,6 +83,11 @@ export interface LinkRequest {
   /** Module files relative to the tree. */
   readonly files: readonly string[];
   readonly dkmsBookkeeping: boolean;
+  /**
+   * Host path of the tree that holds the module: when DKMS lost the build it came from,
+   * the build is restored from the tree's copy (see planRestoreBuild).
+   */
+  readonly tree?: string;
 }
 
 /**
@@ -112,7 +117,9 @@ async function planMarkInstalled(
   const source = path.join(mdir, req.version, 'source');
   const build = path.join(mdir, req.version, req.builtFor, req.arch, 'module');
   if ((await lstat(source).catch(() => undefined)) === undefined) return;
-  if ((await lstat(build).catch(() => undefined)) === undefined) return;
+  if (!(await plan.willExist(build))) {
+    if (req.tree === undefined || !(await planRestoreBuild(paths, req, req.tree, plan))) return;
+  }
   if (kernel !== req.builtFor) {
     const moduleLink = path.join(archDir, 'module');
     const st = await lstat(moduleLink).catch(() => undefined);
@@ -125,6 +132,37 @@ async function planMarkInstalled(
   const mark = path.join(mdir, `kernel-${kernel}-${req.arch}`);
   const target = `${req.version}/${kernel}/${req.arch}`;
   if ((await linkTarget(mark)) !== target) await plan.add({ op: 'symlink', path: mark, target });
+}
+
+/**
+ * dkms >= 3.1's kernel_preinst (a same-name upgrade or reinstall of the kernel a build was
+ * made for), kernel_prerm or a plain `dkms unbuild` deletes <m>/<v>/<builtFor>/<arch>, and
+ * with it what every kernel of the ABI links to: stock dkms then counts the module as only
+ * added and its autoinstall builds copies into updates/dkms. The tree still holds the
+ * binaries and their saved Module.symvers; put them back as DKMS's build (module/ only: the
+ * make log is gone). False when the tree does not hold every file.
+ */
+export async function planRestoreBuild(
+  paths: Paths,
+  req: Pick<LinkRequest, 'module' | 'version' | 'arch' | 'builtFor' | 'files'>,
+  tree: string,
+  plan: PlanBuilder,
+): Promise<boolean> {
+  for (const rel of req.files) {
+    if (!isSafeRelative(rel) || !(await plan.willExist(path.join(tree, rel)))) return false;
+  }
+  const moduleDir = path.join(paths.dkmsTree, req.module, req.version, req.builtFor, req.arch, 'module');
+  await plan.ensureDir(moduleDir);
+  for (const rel of req.files) {
+    const name = rel.split('/').pop() ?? rel;
+    await plan.add({ op: 'copy', path: path.join(moduleDir, name), from: path.join(tree, rel), mode: 0o644 });
+  }
+  const symvers = path.join(tree, treeMetaDir(req.module, req.version), SAVED_SYMVERS_FILE);
+  if (await plan.willExist(symvers)) {
+    // dkms >= 3.1 keeps module/Module.symvers; older ones ignore it.
+    await plan.add({ op: 'copy', path: path.join(moduleDir, 'Module.symvers'), from: symvers, mode: 0o644 });
+  }
+  return true;
 }
 
 /**

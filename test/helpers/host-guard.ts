@@ -12,6 +12,7 @@ export const GUARDED_HOST_DIRS: readonly string[] = [
   '/usr/src',
   '/etc/dkms',
   '/etc/kernel',
+  '/etc/kernel/preinst.d',
   '/etc/kernel/postinst.d',
   '/etc/kernel/prerm.d',
   '/etc/kernel/header_postinst.d',

@@ -1,7 +1,7 @@
 // The platforms the sharing scenario runs on, each a real dkms with real headers:
 //   debian12        the machine itself: Debian 12, dkms 3.0.10, Linux 6.1;
 //   dkms-upstream   the machine with upstream dkms built at set-up from Debian's newest dkms
-//                   source (scripts/dkms-upstream.sh), chosen through DKMS_ABI_PATH;
+//                   source (scripts/dkms-upstream.sh), chosen through DKMS_ABI_DKMS;
 //   debian13        the Debian 13 chroot (scripts/trixie-chroot.sh): dkms 3.2.2, Linux 6.12,
 //                   nodejs 20.19. dkms-abi, dkms and kbuild run inside it: 6.12's headers
 //                   include their common half by an absolute path (/usr/src/linux-headers-
@@ -152,11 +152,7 @@ export function platformCli(
   args: readonly string[],
   opts: RunInOptions = {},
 ): Promise<CliResult> {
-  const dkmsDir = path.dirname(p.dkms);
-  const env = {
-    ...(p.dkms !== 'dkms' ? { DKMS_ABI_PATH: `${dkmsDir}:/usr/sbin:/usr/bin:/sbin:/bin` } : {}),
-    ...opts.env,
-  };
+  const env = { ...(p.dkms !== 'dkms' ? { DKMS_ABI_DKMS: p.dkms } : {}), ...opts.env };
   return runIn(p, ['node', BIN, '--root', sb.inner, ...args], { ...opts, env });
 }
 
