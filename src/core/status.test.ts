@@ -57,6 +57,27 @@ describe('deriveStatus', () => {
     ]);
   });
 
+  it('says needs-repair where DKMS lost the build the tree module came from (dkms kernel_preinst)', () => {
+    // k1's build is gone: k1 has no entry any more, k2's link points at nothing.
+    const snap = snapshot({
+      dkms: [
+        {
+          module: 'hello-abi',
+          version: '1.0',
+          added: true,
+          builds: [{ kernel: 'k2', arch: 'x86_64', kind: 'abi-link', builtFor: 'k1', installed: true }],
+        },
+      ],
+    });
+    expect(deriveStatus(snap, usable).map(formatStatusLine)).toEqual([
+      'hello-abi/1.0, k1, x86_64: installed, needs-repair',
+      'hello-abi/1.0, k2, x86_64: installed-abi (from k1), needs-depmod, needs-repair',
+    ]);
+    // A module DKMS never added (a binary package) needs no DKMS build.
+    const binary = deriveStatus(snapshot({ dkms: [] }), usable);
+    expect(binary.every((e) => !e.needsRepair)).toBe(true);
+  });
+
   it('turns an installed module the verdict rejects into abi-mismatch with the reason', () => {
     const verdict = (_m: TreeModule, k: string): Usability =>
       k === 'k2' ? { usable: false, reason: 'module_layout: CRC 0x1 != 0x2' } : { usable: true };

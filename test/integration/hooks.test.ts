@@ -47,6 +47,16 @@ describe('kernel hooks', () => {
     expect((await runCli(['status', '-k', B], { root: sb.root })).stdout).toBe(
       `hello-abi/1.0, ${B}, x86_64: installed-abi (from ${A})\n`,
     );
+    // A same-name upgrade of A, which owns the build B shares: the preinst hook moves it to B
+    // (out of reach of dkms >= 3.1's kernel_preinst), the postinst hook restores A's own.
+    const pre = await hook('etc/kernel/preinst.d/05dkms-abi', A);
+    expect(pre.exitCode).toBe(0);
+    expect(pre.stdout).toContain(`hello-abi/1.0, ${A}, x86_64: build moved to ${B}`);
+    expect((await hook('etc/kernel/postinst.d/05dkms-abi', A)).exitCode).toBe(0);
+    expect((await runCli(['status'], { root: sb.root })).stdout).toBe(
+      `hello-abi/1.0, ${A}, x86_64: installed\nhello-abi/1.0, ${B}, x86_64: installed-abi (from ${A})\n`,
+    );
+    expect((await runCli(['verify'], { root: sb.root })).exitCode).toBe(0);
     // The kernel-install plugin's remove, then add again, then the prerm hook.
     expect((await hook('etc/kernel/install.d/40-dkms-abi.install', 'remove', B)).exitCode).toBe(0);
     expect((await runCli(['kernel', 'list'], { root: sb.root })).stdout).toContain(`${B}: not registered`);
