@@ -124,7 +124,10 @@ function chrootArgv(
   argv: readonly string[],
   env: Readonly<Record<string, string>>,
 ): string[] {
-  const binds = new Set([realpathSync(REPO), realpathSync(path.join(REPO, 'node_modules'))]);
+  // The repository, and its node_modules where that is a link out of it (a git worktree's).
+  const repo = realpathSync(REPO);
+  const modules = realpathSync(path.join(REPO, 'node_modules'));
+  const binds = modules.startsWith(`${repo}/`) ? [repo] : [repo, modules];
   return [
     'unshare',
     '--mount',
