@@ -85,11 +85,18 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
   return withSession<ExitCode>(ctx, 'install', async (session) => {
     const r = await installModule(ctx, session, new VerdictService(ctx.paths), mv, kernel);
     switch (r.kind) {
-      case 'installed':
+      case 'installed': {
+        // The modules of the build its own kernel refuses: installed all the same, as stock
+        // dkms installs them, and named on each line (status names them too).
+        const refused = Object.entries(r.unloadable).map(([name, why]) => `${name}: ${why}`);
+        const detail = refused.length === 0 ? '' : ` (${refused.join('; ')})`;
         for (const k of r.kernels)
-          ctx.out.line(moduleLine({ ...mv, kernel: k, arch: hostArch() }, installedState(k, kernel)));
+          ctx.out.line(
+            moduleLine({ ...mv, kernel: k, arch: hostArch() }, `${installedState(k, kernel)}${detail}`),
+          );
         for (const x of r.rejected) ctx.out.note(rejectedNote(mv, x));
         return 0;
+      }
       case 'excluded':
       case 'build-failed':
         return reportNotBuilt(ctx, mv, kernel, r);

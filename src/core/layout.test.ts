@@ -43,6 +43,25 @@ describe('tree layout', () => {
     expect(parseManifest(JSON.stringify({ ...m, builtFor: '' }))).toBe('missing "builtFor"');
   });
 
+  it('keeps the modules the build kernel refuses, and writes the field only when there are some', () => {
+    const m = {
+      module: 'dahdi',
+      version: '2.11',
+      arch: 'x86_64',
+      builtFor: '6.1.0-47-amd64',
+      files: ['dkms/a.ko', 'dkms/b.ko'],
+    };
+    const partial = { ...m, unloadable: { b: 'no symbol version for oslec_create' } };
+    expect(parseManifest(serializeManifest(partial))).toEqual(partial);
+    expect(serializeManifest({ ...m, unloadable: {} })).toBe(serializeManifest(m));
+    expect(parseManifest(JSON.stringify({ ...m, unloadable: { b: 1 } }))).toBe(
+      '"unloadable" must map module names to reasons',
+    );
+    expect(parseManifest(JSON.stringify({ ...m, unloadable: ['b'] }))).toBe(
+      '"unloadable" must map module names to reasons',
+    );
+  });
+
   it.each([
     ['module', '../hello'],
     ['version', '1.0/../../x'],

@@ -39,10 +39,18 @@ export interface TreeManifest {
   readonly builtFor: string;
   /** Module files relative to the tree. */
   readonly files: readonly string[];
+  /**
+   * The modules (kernel names) of this build that the loader of the kernel it was built for
+   * refuses, with why: installed all the same, as stock dkms installs them. Absent when all load.
+   */
+  readonly unloadable?: Readonly<Record<string, string>>;
 }
 
 export function serializeManifest(m: TreeManifest): string {
-  return `${JSON.stringify(m, null, 2)}\n`;
+  // Written only when some module will not load: other manifests stay as they always were.
+  const { unloadable, ...rest } = m;
+  const out = unloadable !== undefined && Object.keys(unloadable).length > 0 ? { ...rest, unloadable } : rest;
+  return `${JSON.stringify(out, null, 2)}\n`;
 }
 
 /** Validates a manifest read from disk; returns a problem string when it is not one. */
@@ -55,13 +63,22 @@ export function parseManifest(text: string): TreeManifest | string {
     if (!isSafeComponent(o[k])) return `"${k}" is not a single path component`;
   }
   if (!isListOf(o['files'], isSafeRelative)) return '"files" must list paths inside the tree';
+  const unloadable = o['unloadable'];
+  if (unloadable !== undefined && !isStringRecord(unloadable))
+    return '"unloadable" must map module names to reasons';
   return {
     module: o['module'] as string,
     version: o['version'] as string,
     arch: o['arch'] as string,
     builtFor: o['builtFor'] as string,
     files: o['files'],
+    ...(unloadable !== undefined && Object.keys(unloadable).length > 0 ? { unloadable } : {}),
   };
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  return Object.values(v as Record<string, unknown>).every((x) => typeof x === 'string');
 }
 
 /** A relative path that stays inside its directory: no "..", no absolute, no NUL. */

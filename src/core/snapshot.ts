@@ -45,6 +45,8 @@ export interface TreeModule {
   readonly builtFor: string;
   /** Module files relative to the tree, e.g. "dkms/misc/hello_abi.ko". */
   readonly files: readonly string[];
+  /** Modules of the build refused by the loader of the kernel it was built for, and why. */
+  readonly unloadable?: Readonly<Record<string, string>>;
   /** Newest mtime (ms) among the files, for needs-depmod. */
   readonly newestMtimeMs: number;
 }

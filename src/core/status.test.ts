@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Snapshot, TreeModule } from './snapshot.js';
 import {
+  buildUsability,
   compareSimple,
   deriveStatus,
   formatStatusLine,
   installedState,
   moduleLine,
   rejectedNote,
+  unloadableOf,
   type Usability,
 } from './status.js';
 
@@ -203,5 +205,58 @@ describe('dkms-style lines', () => {
     expect(rejectedNote({ module: 'hello', version: '1.0' }, { kernel: 'k', reason: 'crc mismatch' })).toBe(
       'hello/1.0 is not usable on k: crc mismatch',
     );
+  });
+});
+
+describe('a build of several modules judged as one (buildUsability)', () => {
+  const ok: Usability = { usable: true };
+  const noOslec: Usability = { usable: false, reason: 'no symbol version for oslec_create' };
+  const layout: Usability = { usable: false, reason: 'module_layout: 0x1 != 0x2' };
+
+  it('is usable, with no detail, when every module loads', () => {
+    expect(buildUsability([{ name: 'a', usability: ok }], undefined)).toEqual({ usable: true });
+  });
+
+  it('is usable with a detail naming the modules its own kernel refuses too', () => {
+    const members = [
+      { name: 'dahdi', usability: ok },
+      { name: 'dahdi_echocan_oslec', usability: noOslec },
+    ];
+    const recorded = unloadableOf(members);
+    expect(recorded).toEqual({ dahdi_echocan_oslec: 'no symbol version for oslec_create' });
+    expect(buildUsability(members, recorded)).toEqual({
+      usable: true,
+      detail: 'dahdi_echocan_oslec: no symbol version for oslec_create',
+    });
+  });
+
+  it('is unusable when a kernel refuses a module the build kernel loads (reuse never loses one)', () => {
+    const members = [
+      { name: 'dahdi', usability: layout },
+      { name: 'dahdi_echocan_oslec', usability: noOslec },
+    ];
+    expect(buildUsability(members, { dahdi_echocan_oslec: 'x' })).toEqual({
+      usable: false,
+      reason: 'dahdi: module_layout: 0x1 != 0x2',
+    });
+    // Nothing recorded (a manifest of an older dkms-abi, or every module loaded): any refusal counts.
+    expect(buildUsability([{ name: 'one', usability: noOslec }], undefined)).toEqual(noOslec);
+  });
+
+  it('accepts a kernel that loads more of the build than its own kernel', () => {
+    expect(buildUsability([{ name: 'x', usability: ok }], { x: 'no symbol version for y' })).toEqual({
+      usable: true,
+    });
+  });
+
+  it('puts the detail after the state, where scripts still find ": installed"', () => {
+    const base = { module: 'dahdi', version: '2.11', arch: 'x86_64', needsDepmod: false, needsRepair: false };
+    const detail = 'dahdi_echocan_oslec: no symbol version for oslec_create';
+    expect(
+      formatStatusLine({ ...base, kernel: 'k1', state: 'installed', builtFor: 'k1', reason: detail }),
+    ).toBe(`dahdi/2.11, k1, x86_64: installed (${detail})`);
+    expect(
+      formatStatusLine({ ...base, kernel: 'k2', state: 'installed-abi', builtFor: 'k1', reason: detail }),
+    ).toBe(`dahdi/2.11, k2, x86_64: installed-abi (from k1) (${detail})`);
   });
 });

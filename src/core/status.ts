@@ -28,11 +28,59 @@ export interface StatusEntry {
    * restores it.
    */
   readonly needsRepair: boolean;
-  /** Why the module is unusable (abi-mismatch only). */
+  /**
+   * abi-mismatch: why the build is unusable. installed/installed-abi: which of its modules
+   * will not load and why (null when all load).
+   */
   readonly reason: string | null;
 }
 
-export type Usability = { readonly usable: true } | { readonly usable: false; readonly reason: string };
+/**
+ * A build on a kernel. Usable with a detail: installed as stock dkms installs it, but the
+ * modules the detail names will not load (the kernel it was built for refuses them too).
+ */
+export type Usability =
+  { readonly usable: true; readonly detail?: string } | { readonly usable: false; readonly reason: string };
+
+/** One module of a build judged on a kernel: its kernel name and the loader's answer. */
+export interface MemberUsability {
+  readonly name: string;
+  readonly usability: Usability;
+}
+
+/**
+ * A build made of several modules judged as one, the way stock dkms installs it: whole. It is
+ * usable on a kernel when every module the kernel refuses is one the kernel it was built for
+ * refuses too (`unloadable`, recorded at install): so a build installed where it was built
+ * always counts (it is what dkms installs), and reusing it on another kernel never loses a
+ * module its own build would load. The detail names each refused module and why.
+ */
+export function buildUsability(
+  members: readonly MemberUsability[],
+  unloadable: Readonly<Record<string, string>> | undefined,
+): Usability {
+  const refused: string[] = [];
+  for (const m of members) {
+    const u = m.usability;
+    if (u.usable) continue;
+    if (unloadable?.[m.name] === undefined)
+      return members.length > 1 ? { usable: false, reason: `${m.name}: ${u.reason}` } : u;
+    refused.push(`${m.name}: ${u.reason}`);
+  }
+  return refused.length === 0 ? { usable: true } : { usable: true, detail: refused.join('; ') };
+}
+
+/** The modules of a build its kernel refuses, as recorded in the tree manifest. */
+export function unloadableOf(members: readonly MemberUsability[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of members) if (!m.usability.usable) out[m.name] = m.usability.reason;
+  return out;
+}
+
+/** The detail a usable build carries on a kernel, or null. */
+function detailOf(u: Usability): string | null {
+  return u.usable ? (u.detail ?? null) : u.reason;
+}
 
 /** A kernel whose module loader would refuse the modules, and why. */
 export interface RejectedKernel {
@@ -117,7 +165,7 @@ export function deriveStatus(
         builtFor: tm.builtFor,
         needsDepmod: needsDepmod(tm, k),
         needsRepair: lost,
-        reason: u.usable ? null : u.reason,
+        reason: detailOf(u),
       });
     }
   }
@@ -146,7 +194,7 @@ function fromBuild(
   if (!u.usable)
     return { ...installed, state: 'abi-mismatch', needsDepmod: depmod, needsRepair: false, reason: u.reason };
   const state = tm.builtFor === b.kernel ? 'installed' : 'installed-abi';
-  return { ...installed, state, needsDepmod: depmod, needsRepair: false, reason: null };
+  return { ...installed, state, needsDepmod: depmod, needsRepair: false, reason: detailOf(u) };
 }
 
 function addedEntry(module: string, version: string): StatusEntry {
@@ -281,7 +329,9 @@ export function formatStatusLine(e: StatusEntry): string {
     return moduleLine({ module: e.module, version: e.version }, 'added');
   let detail = '';
   if (e.state === 'installed-abi' && e.builtFor !== null) detail = ` (from ${e.builtFor})`;
-  if (e.state === 'abi-mismatch' && e.reason !== null) detail = ` (${e.reason})`;
+  // A usable build's modules that will not load are named after the state, which stays
+  // "installed" (scripts grep ": installed"), as the abi-mismatch reason is.
+  if (e.reason !== null) detail += ` (${e.reason})`;
   return moduleLine(
     { module: e.module, version: e.version, kernel: e.kernel, arch: e.arch ?? '' },
     `${e.state}${detail}${e.needsDepmod ? ', needs-depmod' : ''}${e.needsRepair ? ', needs-repair' : ''}`,

@@ -232,7 +232,7 @@ async function findDonor(
     const files = tm.files.map((f) => path.join(dir, f));
     let all = true;
     for (const k of ours) {
-      if (!(await verdicts.filesUsable(files, k)).usable) {
+      if (!(await verdicts.filesUsable(files, k, tm.unloadable)).usable) {
         all = false;
         break;
       }
@@ -271,6 +271,7 @@ async function copyFromTree(
       kernels: kernelsOfTree(snap, id.abi, [kernel]),
       previous,
       dkmsBookkeeping: true,
+      ...(tm.unloadable !== undefined ? { unloadable: tm.unloadable } : {}),
     },
     plan,
   );

@@ -5,7 +5,7 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AbiId } from '../core/abi-id.js';
 import type { DkmsConf } from '../core/dkms-conf.js';
-import type { RejectedKernel } from '../core/status.js';
+import { unloadableOf, type RejectedKernel } from '../core/status.js';
 import { UsageError } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { dkmsBuildDir, dkmsUnbuild } from '../system/dkms.js';
@@ -33,6 +33,8 @@ export type InstallOutcome =
       readonly kernels: readonly string[];
       readonly rejected: readonly RejectedKernel[];
       readonly built: boolean;
+      /** Installed all the same, as stock dkms does: the modules the kernel's loader refuses. */
+      readonly unloadable: Readonly<Record<string, string>>;
     }
   | { readonly kind: 'excluded'; readonly message: string }
   | {
@@ -137,10 +139,20 @@ export async function installModule(
   const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
   const candidates = kernelsOfTree(snap, id.abi, [kernel]);
+  // The build is installed for its own kernel whole, as stock dkms installs it, even when
+  // the loader refuses some of its modules (recorded: status names them); other kernels of
+  // the tree take it when they refuse no more than that.
+  const own = await verdicts.memberUsability(
+    files.map((f) => f.host),
+    kernel,
+  );
+  if (!own.ok) return { kind: 'unusable', reason: own.reason };
+  const unloadable = unloadableOf(own.members);
   const { accepted, rejected } = await judgeOnKernels(
     verdicts,
     files.map((f) => f.host),
     candidates,
+    unloadable,
   );
   if (!accepted.includes(kernel)) {
     const why = rejected.find((r) => r.kernel === kernel)?.reason ?? 'rejected';
@@ -160,6 +172,7 @@ export async function installModule(
       kernels: accepted,
       previous: previousInTree(snap, id.abi, mv.module, arch),
       dkmsBookkeeping: true,
+      unloadable,
     },
     plan,
   );
@@ -169,7 +182,7 @@ export async function installModule(
     operations: plan.operations,
     depmod: candidates,
   });
-  return { kind: 'installed', kernels: accepted, rejected, built };
+  return { kind: 'installed', kernels: accepted, rejected, built, unloadable };
 }
 
 /**

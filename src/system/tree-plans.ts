@@ -39,6 +39,8 @@ export interface InstallRequest {
   readonly previous: TreeModule | undefined;
   /** Whether to write DKMS bookkeeping (false for modules that came without DKMS). */
   readonly dkmsBookkeeping: boolean;
+  /** Modules of the build the loader of `builtFor` refuses, and why (kept in the manifest). */
+  readonly unloadable?: Readonly<Record<string, string>>;
 }
 
 export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanBuilder): Promise<void> {
@@ -63,6 +65,7 @@ export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanB
     arch: req.arch,
     builtFor: req.builtFor,
     files: rels,
+    ...(req.unloadable !== undefined ? { unloadable: req.unloadable } : {}),
   };
   await plan.add({
     op: 'write',

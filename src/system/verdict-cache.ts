@@ -6,7 +6,7 @@ import type { Usability } from '../core/status.js';
 import { writeAtomically } from './atomic-write.js';
 
 /** Bumped when the verdict logic changes what it answers: old cache entries then never match. */
-export const VERDICT_LOGIC_VERSION = 1;
+export const VERDICT_LOGIC_VERSION = 2;
 const CACHE_FORMAT = 1;
 
 export interface CacheFile {

@@ -16,7 +16,7 @@ import type { KernelModuleInfo } from '../core/ko.js';
 import { moduleNameOf } from '../core/ko-name.js';
 import type { TreeModule } from '../core/snapshot.js';
 import { isStaleBuild } from '../core/stale-build.js';
-import type { Usability } from '../core/status.js';
+import { buildUsability, type MemberUsability, type Usability } from '../core/status.js';
 import type * as Verdict from '../core/verdict.js';
 import type { ModuleVerdict, VerdictTarget } from '../core/verdict.js';
 import type * as VerdictLookup from '../core/verdict-lookup.js';
@@ -185,19 +185,36 @@ export class VerdictService implements UsabilityChecker {
     };
   }
 
-  async filesUsable(hostPaths: readonly string[], kernel: string): Promise<Usability> {
+  /**
+   * Each module file's verdict on the kernel (with the kernel's tree present), by its kernel
+   * name; not ok when the kernel itself cannot be judged against (no symvers, unreadable).
+   */
+  async memberUsability(
+    hostPaths: readonly string[],
+    kernel: string,
+  ): Promise<{ ok: true; members: MemberUsability[] } | { ok: false; reason: string }> {
     const t = await this.target(kernel);
-    if (!t.ok) return { usable: false, reason: t.reason };
+    if (!t.ok) return { ok: false, reason: t.reason };
     let members: SetMember[];
     try {
       members = await readMembers(hostPaths);
     } catch (err) {
-      if (err instanceof InputError) return { usable: false, reason: err.message };
+      if (err instanceof InputError) return { ok: false, reason: err.message };
       throw err;
     }
     const m = await machinery();
     const results = judge(m, members, t.target, await this.treeUsabilityByProvider(kernel, true));
-    return firstUnusable(m, results);
+    return { ok: true, members: results.map((r) => ({ name: r.name, usability: m.summarize(r.verdict) })) };
+  }
+
+  async filesUsable(
+    hostPaths: readonly string[],
+    kernel: string,
+    unloadable?: Readonly<Record<string, string>>,
+  ): Promise<Usability> {
+    const r = await this.memberUsability(hostPaths, kernel);
+    if (!r.ok) return { usable: false, reason: r.reason };
+    return buildUsability(r.members, unloadable);
   }
 
   async filesStale(hostPaths: readonly string[], kernel: string): Promise<boolean> {
@@ -230,6 +247,7 @@ export class VerdictService implements UsabilityChecker {
     return this.filesUsable(
       tm.files.map((f) => path.join(st.treeDir as string, f)),
       kernel,
+      tm.unloadable,
     );
   }
 
@@ -334,7 +352,8 @@ export class VerdictService implements UsabilityChecker {
     const t = base;
     const members: SetMember[] = [];
     const owner = new Map<string, string>();
-    const unreadable = new Map<string, string>();
+    // Per tree module, its files' verdicts (an unreadable file is one the loader refuses).
+    const perModule = new Map<string, MemberUsability[]>(scan.modules.map((tm) => [tmKey(tm), []]));
     await forEachLimit(
       scan.modules.flatMap((tm) => tm.files.map((f) => ({ tm, file: path.join(scan.dir, f) }))),
       async ({ tm, file }) => {
@@ -344,23 +363,24 @@ export class VerdictService implements UsabilityChecker {
           owner.set(file, tmKey(tm));
         } catch (err) {
           if (!(err instanceof InputError)) throw err;
-          if (!unreadable.has(tmKey(tm))) unreadable.set(tmKey(tm), err.message);
+          perModule.get(tmKey(tm))?.push({
+            name: moduleNameOf(file),
+            usability: { usable: false, reason: err.message },
+          });
         }
       },
     );
     members.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const verdicts = checkModuleSet(members, t.target);
-    for (const tm of scan.modules) {
-      const key = tmKey(tm);
-      const bad = unreadable.get(key);
-      out.set(key, bad !== undefined ? { usable: false, reason: bad } : { usable: true });
-    }
     for (const m of members) {
-      const key = owner.get(m.key) as string;
       const v = verdicts.get(m.key);
-      if (v === undefined || v.usable || out.get(key)?.usable === false) continue;
-      out.set(key, summarize(v));
+      perModule.get(owner.get(m.key) as string)?.push({
+        name: m.name,
+        usability: v === undefined ? { usable: true } : summarize(v),
+      });
     }
+    for (const tm of scan.modules)
+      out.set(tmKey(tm), buildUsability(perModule.get(tmKey(tm)) ?? [], tm.unloadable));
     const entry: CacheFile = {
       kernelStamp: st.stamp,
       treeStamp: scan.stamp,
@@ -412,14 +432,6 @@ function judge(
     name: x.name,
     verdict: verdicts.get(x.key) ?? { usable: true, problems: [] },
   }));
-}
-
-function firstUnusable(m: Machinery, results: readonly FileVerdict[]): Usability {
-  for (const r of results) {
-    const u = m.summarize(r.verdict);
-    if (!u.usable) return results.length > 1 ? { usable: false, reason: `${r.name}: ${u.reason}` } : u;
-  }
-  return { usable: true };
 }
 
 /** Reads module files, several at a time; members keep the order of `hostPaths`. */
@@ -481,7 +493,7 @@ async function scanTree(dir: string): Promise<TreeScan> {
   const parts: string[] = [];
   const fileStamps = new Map<string, string>();
   for (const tm of [...modules].sort((a, b) => (tmKey(a) < tmKey(b) ? -1 : 1))) {
-    parts.push(`${tmKey(tm)}\0${tm.builtFor}\0`);
+    parts.push(`${tmKey(tm)}\0${tm.builtFor}\0${JSON.stringify(tm.unloadable ?? {})}\0`);
     for (const f of tm.files) {
       const file = path.join(dir, f);
       const st = fileStamp(file);
