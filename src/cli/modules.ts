@@ -49,8 +49,9 @@ export const wiring: Wiring = (program, dispatch) => {
     .command('uninstall')
     .argument('<module[/version]>')
     .option('-k, --kernel <kver>', "only from this kernel's ABI tree", kernelRelease)
+    .option('--all-sharing', 'with -k: also from the other kernels sharing that tree (refused otherwise)')
     .description('remove from the shared ABI trees (DKMS keeps the builds)')
-    .action(async (target: string, o: { kernel?: string }) => {
+    .action(async (target: string, o: { kernel?: string; allSharing?: boolean }) => {
       await dispatch(async () => (await import('../commands/dkms-verbs.js')).uninstall, {
         ...parseModuleVersion(target),
         ...o,
@@ -61,8 +62,9 @@ export const wiring: Wiring = (program, dispatch) => {
     .argument('<module/version>')
     .option('--all', 'every kernel')
     .option('-k, --kernel <kver>', 'one kernel', kernelRelease)
+    .option('--all-sharing', 'with -k: also uninstall from the other kernels sharing its tree (refused otherwise)')
     .description('uninstall, then dkms remove inside the root')
-    .action(async (target: string, o: { all?: boolean; kernel?: string }) => {
+    .action(async (target: string, o: { all?: boolean; kernel?: string; allSharing?: boolean }) => {
       await dispatch(async () => (await import('../commands/dkms-verbs.js')).remove, {
         ...parseModuleVersion(target),
         ...o,

@@ -20,6 +20,11 @@ export interface KernelOption {
   readonly kernel?: string;
 }
 
+export interface UninstallOptions extends ModuleTarget, KernelOption {
+  /** With -k: the other kernels sharing its tree lose the module too (see flows/uninstall.ts). */
+  readonly allSharing?: boolean;
+}
+
 function requireVersion(t: ModuleTarget, verb: string): ModuleVersionRef {
   if (t.version === undefined || t.version === '')
     throw new UsageError(`${verb} needs MODULE/VERSION, got "${t.module}"`);
@@ -110,7 +115,7 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
 }
 
 /** Takes M/V out of the shared trees (of one kernel's ABI, or all), leaving DKMS's builds. */
-export async function uninstall(ctx: Context, opts: ModuleTarget & KernelOption): Promise<ExitCode> {
+export async function uninstall(ctx: Context, opts: UninstallOptions): Promise<ExitCode> {
   return withSession<ExitCode>(ctx, 'uninstall', async (session) => {
     const removed = (await uninstallFromTrees(ctx, session, opts)).map(uninstalledLine);
     if (removed.length === 0)
@@ -122,7 +127,7 @@ export async function uninstall(ctx: Context, opts: ModuleTarget & KernelOption)
 
 const uninstalledLine = (u: Uninstalled): string => moduleLine(u, 'uninstalled');
 
-export interface RemoveOptions extends ModuleTarget, KernelOption {
+export interface RemoveOptions extends UninstallOptions {
   readonly all?: boolean;
 }
 
@@ -132,7 +137,10 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<ExitCod
   return withSession<ExitCode>(ctx, 'remove', async (session) => {
     // Our marks go first, so dkms sees nothing installed and runs no depmod of its own.
     const lines = (
-      await uninstallFromTrees(ctx, session, { ...mv, ...(opts.all === true ? {} : { kernel: opts.kernel }) })
+      await uninstallFromTrees(ctx, session, {
+        ...mv,
+        ...(opts.all === true ? {} : { kernel: opts.kernel, allSharing: opts.allSharing === true }),
+      })
     ).map(uninstalledLine);
     for (const line of lines) ctx.out.line(line);
     const kernels = opts.all === true ? 'all' : [{ kernel: opts.kernel ?? '', arch: hostArch() }];
