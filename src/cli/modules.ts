@@ -62,7 +62,10 @@ export const wiring: Wiring = (program, dispatch) => {
     .argument('<module/version>')
     .option('--all', 'every kernel')
     .option('-k, --kernel <kver>', 'one kernel', kernelRelease)
-    .option('--all-sharing', 'with -k: also uninstall from the other kernels sharing its tree (refused otherwise)')
+    .option(
+      '--all-sharing',
+      'with -k: also uninstall from the other kernels sharing its tree (refused otherwise)',
+    )
     .description('uninstall, then dkms remove inside the root')
     .action(async (target: string, o: { all?: boolean; kernel?: string; allSharing?: boolean }) => {
       await dispatch(async () => (await import('../commands/dkms-verbs.js')).remove, {
