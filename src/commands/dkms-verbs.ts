@@ -6,7 +6,13 @@ import type { Context } from '../system/context.js';
 import { dkmsAdd, dkmsRemove } from '../system/dkms.js';
 import { ensureRegistered, installModule } from '../flows/install.js';
 import { identifyKernel } from '../system/kernel-identity.js';
-import { uninstallFromTrees, type Uninstalled } from '../flows/uninstall.js';
+import {
+  depmodKernels,
+  plainDkmsInstalls,
+  uninstallFromTrees,
+  uninstallPlainDkms,
+  type Uninstalled,
+} from '../flows/uninstall.js';
 import { buildModule, hostArch, type ModuleVersionRef } from '../system/module-build.js';
 import { withSession } from '../system/session.js';
 import { VerdictService } from '../system/verdict-service.js';
@@ -117,7 +123,10 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
 /** Takes M/V out of the shared trees (of one kernel's ABI, or all), leaving DKMS's builds. */
 export async function uninstall(ctx: Context, opts: UninstallOptions): Promise<ExitCode> {
   return withSession<ExitCode>(ctx, 'uninstall', async (session) => {
-    const removed = (await uninstallFromTrees(ctx, session, opts)).map(uninstalledLine);
+    const removed = [
+      ...(await uninstallFromTrees(ctx, session, opts)),
+      ...(await uninstallPlainDkms(ctx, session, opts)),
+    ].map(uninstalledLine);
     if (removed.length === 0)
       ctx.out.note(`${opts.module}${opts.version !== undefined ? `/${opts.version}` : ''} is not installed`);
     for (const line of removed) ctx.out.line(line);
@@ -143,8 +152,13 @@ export async function remove(ctx: Context, opts: RemoveOptions): Promise<ExitCod
       })
     ).map(uninstalledLine);
     for (const line of lines) ctx.out.line(line);
+    const target = { ...mv, ...(opts.all === true ? {} : { kernel: opts.kernel }) };
+    // What stock dkms installed itself, dkms remove uninstalls (deleting its copies): those
+    // kernels need depmod afterwards, as stock dkms runs it.
+    const plain = (await plainDkmsInstalls(ctx, target)).flatMap((p) => p.kernels.map((k) => k.kernel));
     const kernels = opts.all === true ? 'all' : [{ kernel: opts.kernel ?? '', arch: hostArch() }];
     const r = await dkmsRemove(ctx.paths, mv, kernels);
+    await depmodKernels(ctx, session, plain, `remove ${mv.module}/${mv.version}`);
     ctx.out.line(moduleLine(mv, r === 'removed' ? 'removed' : 'not added'));
     return 0;
   });

@@ -13,6 +13,7 @@ import {
   dkmsRemoveArgv,
   dkmsStatusArgv,
   dkmsUnbuildArgv,
+  dkmsUninstallArgv,
   type DkmsTrees,
 } from './dkms-argv.js';
 import { UsageError } from './errors.js';
@@ -97,6 +98,22 @@ describe('dkms argv builders', () => {
       'remove for all kernels, never running depmod',
       () => dkmsRemoveArgv(TREES, MV, 'all'),
       ['dkms', 'remove', '-m', 'hello-abi', '-v', '1.0', '--all', '--no-depmod', ...TREE_ARGS],
+    ],
+    [
+      'uninstall what stock dkms installed for one kernel, never running depmod',
+      () => dkmsUninstallArgv(TREES, MV, [K]),
+      [
+        'dkms',
+        'uninstall',
+        '-m',
+        'hello-abi',
+        '-v',
+        '1.0',
+        '-k',
+        '6.1.0-47-amd64/x86_64',
+        '--no-depmod',
+        ...TREE_ARGS,
+      ],
     ],
     [
       'remove for two kernels',

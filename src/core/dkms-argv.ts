@@ -148,6 +148,27 @@ export function dkmsUnbuildArgv(trees: DkmsTrees, mv: ModuleVersion, k: KernelAr
   return ['dkms', 'unbuild', ...mvArgs(mv), ...kernelArgs(k), '--no-depmod', ...dkmsTreeArgs(trees)];
 }
 
+/**
+ * `dkms uninstall` for the given kernels: what stock dkms installed there (a copy in the install
+ * tree, its kernel-<kver>-<arch> mark) goes, the build stays. --no-depmod for the same reason
+ * as remove: dkms-abi runs depmod on the root itself.
+ */
+export function dkmsUninstallArgv(
+  trees: DkmsTrees,
+  mv: ModuleVersion,
+  kernels: readonly KernelArch[],
+): string[] {
+  if (kernels.length === 0) throw new UsageError('dkms uninstall needs a kernel');
+  return [
+    'dkms',
+    'uninstall',
+    ...mvArgs(mv),
+    ...kernels.flatMap(kernelArgs),
+    '--no-depmod',
+    ...dkmsTreeArgs(trees),
+  ];
+}
+
 export interface StatusFilter {
   readonly module?: string;
   /** Only with module. */

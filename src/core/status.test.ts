@@ -111,9 +111,32 @@ describe('deriveStatus', () => {
     ]);
   });
 
-  it('says built when DKMS marks a module installed that is missing from the tree', () => {
+  it('says installed, as dkms does, for a DKMS build marked installed that no tree holds', () => {
+    // k1: stock dkms's own install (a copy in updates/dkms). k2: our entry sharing k1's build,
+    // missing from the tree: damage, nothing installed (verify reports it).
     const entries = deriveStatus(snapshot({ trees: [{ abi: amd64_1, modules: [] }] }), usable);
-    expect(entries.filter((e) => e.kernel !== null).map((e) => e.state)).toEqual(['built', 'built']);
+    expect(entries.filter((e) => e.kernel !== null).map((e) => e.state)).toEqual(['installed', 'built']);
+  });
+
+  it('says installed, as dkms does, on a kernel dkms-abi has not registered', () => {
+    const snap = snapshot({
+      kernels: [{ kernel: 'k9', abi: undefined, extra: 'absent', modulesDepMtimeMs: 2000 }],
+      dkms: [
+        {
+          module: 'hello-abi',
+          version: '1.0',
+          added: true,
+          builds: [
+            { kernel: 'k9', arch: 'x86_64', kind: 'built', builtFor: 'k9', installed: true },
+            { kernel: 'k8', arch: 'x86_64', kind: 'built', builtFor: 'k8', installed: false },
+          ],
+        },
+      ],
+    });
+    expect(deriveStatus(snap, usable).map(formatStatusLine)).toEqual([
+      'hello-abi/1.0, k8, x86_64: built',
+      'hello-abi/1.0, k9, x86_64: installed',
+    ]);
   });
 
   it('filters by module, version and kernel', () => {

@@ -182,9 +182,15 @@ function fromBuild(
   usability: UsabilityLookup,
 ): StatusEntry {
   const base = { module, version, kernel: b.kernel, arch: b.arch, builtFor: b.builtFor };
-  // Marked installed but missing from the kernel's tree: not actually installed (verify reports it).
-  if (!b.installed || tm === undefined || k === undefined) {
-    return { ...base, state: 'built', needsDepmod: false, needsRepair: false, reason: null };
+  if (!b.installed) return { ...base, state: 'built', needsDepmod: false, needsRepair: false, reason: null };
+  if (tm === undefined || k === undefined) {
+    // DKMS's own build marked installed (its kernel-<kver>-<arch> link resolves here, dkms's
+    // _is_module_installed) that no shared tree holds for the kernel: stock dkms installed it
+    // (a copy in updates/dkms), on a kernel dkms-abi may not even have registered. Status
+    // never says less than dkms. Our own entry (module/ a link to another kernel's build)
+    // missing from the tree is damage instead: nothing is installed (verify reports it).
+    const state = b.kind === 'built' ? 'installed' : 'built';
+    return { ...base, state, needsDepmod: false, needsRepair: false, reason: null };
   }
   const u = usability(tm, b.kernel);
   const depmod = needsDepmod(tm, k);

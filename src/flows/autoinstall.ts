@@ -142,6 +142,8 @@ async function autoinstallOne(
       // holds for this release (upgraded in place) gives way to the tree's.
       if (here.builtFor !== kernel) await discardStale(ctx, verdicts, mv, kernel, arch);
       const linked = await linkExisting(ctx, session, id, here, kernel);
+      // Progress as a build reports it (stderr): where this kernel's binaries come from.
+      if (linked) ctx.out.note(`${c.module}/${c.version}: reused from ${here.builtFor}`);
       return { ...mv, action: { kind: linked ? 'linked' : 'usable' } };
     }
     if (ctx.config.reuse === 'module') {
@@ -149,6 +151,9 @@ async function autoinstallOne(
       if (donor !== undefined) {
         await discardStale(ctx, verdicts, mv, kernel, arch);
         await copyFromTree(ctx, session, snap, id, donor, kernel);
+        ctx.out.note(
+          `${c.module}/${c.version}: reused from ${donor.module.builtFor} (${abiTreeName(donor.abi)})`,
+        );
         return { ...mv, action: { kind: 'reused', from: abiTreeName(donor.abi) } };
       }
     }

@@ -4,10 +4,12 @@
 import { abiTreeName, sameAbi } from '../core/abi-id.js';
 import { UsageError } from '../core/errors.js';
 import type { Context } from '../system/context.js';
+import { dkmsUninstall } from '../system/dkms.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planRemoveFromTree } from '../system/tree-plans.js';
+import { planDropVerdictCaches } from '../system/verdict-cache.js';
 import { kernelsOfTree, treeOf } from '../core/snapshot.js';
 
 export interface UninstallTarget {
@@ -63,6 +65,7 @@ export async function uninstallFromTrees(
       const kernels = kernelsOfTree(snap, tree.abi);
       const plan = new PlanBuilder(ctx.paths.root);
       await planRemoveFromTree(ctx.paths, tree.abi, tm, plan, new Set(), kernels);
+      await planDropVerdictCaches(ctx.paths, kernels, plan);
       await session.apply({
         description: `uninstall ${tm.module}/${tm.version} from kernel-abi-${tree.abi.flavour}-${tree.abi.abiver}`,
         operations: plan.operations,
@@ -72,4 +75,63 @@ export async function uninstallFromTrees(
     }
   }
   return out;
+}
+
+/**
+ * What stock dkms installed and dkms-abi never took over (its copies in updates/dkms, on
+ * kernels registered or not): DKMS builds marked installed that no shared tree holds for the
+ * kernel. Call after uninstallFromTrees, which takes dkms-abi's own marks away.
+ */
+export async function plainDkmsInstalls(
+  ctx: Context,
+  target: UninstallTarget,
+): Promise<{ module: string; version: string; kernels: { kernel: string; arch: string }[] }[]> {
+  const snap = await scanRoot(ctx.paths);
+  const out = [];
+  for (const mv of snap.dkms) {
+    if (mv.module !== target.module || (target.version !== undefined && mv.version !== target.version))
+      continue;
+    const kernels = mv.builds
+      .filter((b) => b.installed && b.kind === 'built')
+      .filter((b) => target.kernel === undefined || b.kernel === target.kernel)
+      .map((b) => ({ kernel: b.kernel, arch: b.arch }));
+    if (kernels.length > 0) out.push({ module: mv.module, version: mv.version, kernels });
+  }
+  return out;
+}
+
+/**
+ * Uninstalls what stock dkms installed (dkms uninstall, which deletes its copies), then runs
+ * depmod for those kernels, as stock dkms would: modules.dep must not list files that are gone.
+ */
+export async function uninstallPlainDkms(
+  ctx: Context,
+  session: Session,
+  target: UninstallTarget,
+): Promise<Uninstalled[]> {
+  const out: Uninstalled[] = [];
+  for (const p of await plainDkmsInstalls(ctx, target)) {
+    await dkmsUninstall(ctx.paths, p, p.kernels);
+    await depmodKernels(
+      ctx,
+      session,
+      p.kernels.map((k) => k.kernel),
+      `uninstall ${p.module}/${p.version}`,
+    );
+    for (const k of p.kernels) out.push({ module: p.module, version: p.version, ...k });
+  }
+  return out;
+}
+
+/** depmod for those of the kernels that have a modules directory in the root. */
+export async function depmodKernels(
+  ctx: Context,
+  session: Session,
+  kernels: readonly string[],
+  why: string,
+): Promise<void> {
+  const snap = await scanRoot(ctx.paths);
+  const present = [...new Set(kernels)].filter((k) => snap.kernels.some((e) => e.kernel === k));
+  if (present.length === 0) return;
+  await session.apply({ description: `depmod after ${why}`, operations: [], depmod: present });
 }

@@ -31,6 +31,7 @@ import {
   dkmsLdtarballArgv,
   dkmsMktarballArgv,
   dkmsRemoveArgv,
+  dkmsUninstallArgv,
   dkmsStatusArgv,
   dkmsUnbuildArgv,
   headersPackageHint,
@@ -293,6 +294,17 @@ export async function dkmsUnbuild(
   const result = classifyRemove(r.exitCode, r.stdout, r.stderr);
   if (result.kind === 'failed') throw failed(argv, r);
   return result.kind === 'removed' ? 'unbuilt' : 'not-added';
+}
+
+/** `dkms uninstall M/V -k … --no-depmod`: stock dkms's own installs for those kernels. */
+export async function dkmsUninstall(
+  paths: Paths,
+  mv: ModuleVersion,
+  kernels: readonly KernelArch[],
+): Promise<void> {
+  const argv = dkmsUninstallArgv(dkmsTrees(paths), mv, kernels);
+  const r = await runDkms(paths, argv);
+  if (r.exitCode !== 0) throw failed(argv, r);
 }
 
 /** `dkms status` lines as dkms prints them (it always exits 0). */

@@ -97,11 +97,37 @@ export async function buildModule(
     );
   }
   const extraSymbols = abi === undefined ? [] : await treeSymversFiles(ctx, abi, mv.module);
-  return dkmsBuild(
-    ctx.paths,
-    { module: mv.module, version: mv.version, kernel, arch, kernelSourceDir: headers.host },
-    { extraSymbols, stream: ctx.out.isTTY && !ctx.json },
-  );
+  // dkms-style progress on stderr, TTY or not: inside apt a long build would otherwise
+  // print nothing for minutes (stdout stays the command's answer, or --json's document).
+  const name = `${mv.module}/${mv.version}`;
+  ctx.out.note(`${name}: building for ${kernel}…`);
+  let outcome: BuildOutcome;
+  try {
+    outcome = await dkmsBuild(
+      ctx.paths,
+      { module: mv.module, version: mv.version, kernel, arch, kernelSourceDir: headers.host },
+      { extraSymbols, stream: ctx.out.isTTY && !ctx.json },
+    );
+  } catch (err) {
+    ctx.out.note(`${name}: failed: ${(err as Error).message}`);
+    throw err;
+  }
+  ctx.out.note(`${name}: ${buildProgress(outcome)}`);
+  return outcome;
+}
+
+/** The line that ends a build's progress: how long it took, or where its log is. */
+function buildProgress(o: BuildOutcome): string {
+  switch (o.kind) {
+    case 'built':
+      return `done in ${(o.ms / 1000).toFixed(1)} s`;
+    case 'already-built':
+      return 'already built';
+    case 'excluded':
+      return `skipped (${o.message})`;
+    case 'build-failed':
+      return `failed: see ${o.makeLog}`;
+  }
 }
 
 /** The built binaries of M/V for a kernel, as the conf names them. */

@@ -221,7 +221,12 @@ export async function planRemoveFromTree(
     }
   }
   const meta = path.join(tree, treeMetaDir(tm.module, tm.version));
-  if ((await lstat(meta).catch(() => undefined)) !== undefined) await plan.add({ op: 'remove', path: meta });
+  if ((await lstat(meta).catch(() => undefined)) !== undefined) {
+    // The module's directory goes with its last version: nothing of it is left behind.
+    const moduleMeta = path.dirname(meta);
+    const others = (await readdir(moduleMeta).catch(() => [] as string[])).filter((n) => n !== tm.version);
+    await plan.add({ op: 'remove', path: others.length === 0 ? moduleMeta : meta });
+  }
   for (const kernel of kernels) await planUnmark(paths, tm, kernel, plan);
 }
 

@@ -2,8 +2,31 @@
 // shared-tree modules with the two stamps they were computed under (kernel files, tree files).
 // A missing, torn or foreign file is only a cache miss; one that cannot be written is skipped.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Usability } from '../core/status.js';
 import { writeAtomically } from './atomic-write.js';
+import type { Paths } from './paths.js';
+import { exists, type PlanBuilder } from './plan-helpers.js';
+
+/**
+ * Drops the cached verdicts of kernels whose tree loses a module: they name it, and would
+ * never be read again (the tree's stamp changed); a removed module leaves nothing behind.
+ */
+export async function planDropVerdictCaches(
+  paths: Paths,
+  kernels: readonly string[],
+  plan: PlanBuilder,
+): Promise<void> {
+  for (const k of kernels) {
+    const file = verdictCacheFile(paths, k);
+    if (await exists(file)) await plan.add({ op: 'remove', path: file });
+  }
+}
+
+/** <state>/cache/verdicts/<kernel>.json. */
+export function verdictCacheFile(paths: Paths, kernel: string): string {
+  return path.join(paths.stateDir, 'cache', 'verdicts', `${encodeURIComponent(kernel)}.json`);
+}
 
 /** Bumped when the verdict logic changes what it answers: old cache entries then never match. */
 export const VERDICT_LOGIC_VERSION = 2;

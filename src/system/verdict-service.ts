@@ -28,7 +28,13 @@ import type * as KoFile from './ko-file.js';
 import type { Paths } from './paths.js';
 import { readExtra, scanTreeModules } from './scan.js';
 import type { UsabilityChecker } from './usability.js';
-import { VERDICT_LOGIC_VERSION, readCache, writeCache, type CacheFile } from './verdict-cache.js';
+import {
+  VERDICT_LOGIC_VERSION,
+  readCache,
+  verdictCacheFile,
+  writeCache,
+  type CacheFile,
+} from './verdict-cache.js';
 import type * as Target from './verdict-target.js';
 import type { TargetResult, TargetSources, VerdictTargetOptions } from './verdict-target.js';
 
@@ -114,11 +120,8 @@ export class VerdictService implements UsabilityChecker {
   private readonly caches = new Map<string, Promise<CacheFile | undefined>>();
   /** Parsed tree module files by file stamp: a tree is judged on each of its kernels. */
   private readonly infos = new Map<string, Promise<KernelModuleInfo>>();
-  private readonly cacheDir: string;
 
-  constructor(private readonly paths: Paths) {
-    this.cacheDir = path.join(paths.stateDir, 'cache', 'verdicts');
-  }
+  constructor(private readonly paths: Paths) {}
 
   /** Forget what was read of kernel links and trees (after a command changed them). */
   invalidate(): void {
@@ -404,7 +407,7 @@ export class VerdictService implements UsabilityChecker {
   }
 
   private cacheFile(kernel: string): string {
-    return path.join(this.cacheDir, `${encodeURIComponent(kernel)}.json`);
+    return verdictCacheFile(this.paths, kernel);
   }
 
   private cache(kernel: string): Promise<CacheFile | undefined> {
