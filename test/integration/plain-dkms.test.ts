@@ -10,6 +10,7 @@ import { runCli } from '../helpers/cli.js';
 import { copyExampleSource, makeSandboxRoot, type SandboxRoot } from '../helpers/sandbox.js';
 
 const A = '6.1.0-47-amd64';
+const C = '6.1.0-50-amd64';
 const ARCH = os.machine();
 
 function stockDkms(sb: SandboxRoot, ...args: string[]) {
@@ -28,11 +29,16 @@ function stockDkms(sb: SandboxRoot, ...args: string[]) {
   );
 }
 
-/** hello-abi added, built and installed for A by stock dkms alone, then depmod of the root. */
-async function plainDkmsRoot(): Promise<SandboxRoot> {
-  const sb = await makeSandboxRoot({ kernels: [A] });
+/** hello-abi added, built and installed for the kernels by stock dkms alone, then depmod of the root. */
+async function plainDkmsRoot(kernels: readonly string[] = [A]): Promise<SandboxRoot> {
+  const sb = await makeSandboxRoot({ kernels });
   await copyExampleSource(sb.root, 'hello-abi');
   expect((await stockDkms(sb, 'add', '-m', 'hello-abi', '-v', '1.0')).exitCode).toBe(0);
+  for (const k of kernels) await stockInstall(sb, k);
+  return sb;
+}
+
+async function stockInstall(sb: SandboxRoot, A: string): Promise<void> {
   const build = await stockDkms(
     sb,
     'build',
@@ -51,11 +57,10 @@ async function plainDkmsRoot(): Promise<SandboxRoot> {
   expect(inst.exitCode, inst.stderr).toBe(0);
   await execa('depmod', ['-b', sb.root, A]);
   expect((await lstat(sb.host(`lib/modules/${A}/updates/dkms/hello_abi.ko`))).isFile()).toBe(true);
-  expect(await modulesDep(sb)).toContain('hello_abi.ko');
-  return sb;
+  expect(await modulesDep(sb, A)).toContain('hello_abi.ko');
 }
 
-const modulesDep = (sb: SandboxRoot) => readFile(sb.host(`lib/modules/${A}/modules.dep`), 'utf8');
+const modulesDep = (sb: SandboxRoot, k = A) => readFile(sb.host(`lib/modules/${k}/modules.dep`), 'utf8');
 
 describe('a module stock dkms installed, on a kernel dkms-abi has not registered', () => {
   it('status says installed, as dkms status does, and verify finds nothing wrong', async () => {
@@ -88,5 +93,53 @@ describe('a module stock dkms installed, on a kernel dkms-abi has not registered
     expect(await modulesDep(sb)).not.toContain('hello_abi');
     expect((await runCli(['status'], { root: sb.root })).stdout).toBe('');
     expect((await stockDkms(sb, 'status')).stdout).toBe('');
+  });
+});
+
+describe('adopt', () => {
+  it('registers every kernel and turns the copies into tree links; --undo puts plain copies back', async () => {
+    const sb = await plainDkmsRoot([A, C]);
+    const cli = (...args: string[]) => runCli(args, { root: sb.root });
+    const copy = sb.host(`lib/modules/${A}/updates/dkms/hello_abi.ko`);
+    const bytes = await readFile(copy);
+
+    const r = await cli('adopt');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        `${A}: registered in kernel-abi-amd64-1`,
+        `${C}: registered in kernel-abi-amd64-2`,
+        `hello-abi/1.0, ${A}, ${ARCH}: adopted, installed`,
+        `hello-abi/1.0, ${C}, ${ARCH}: adopted, installed`,
+        '',
+      ].join('\n'),
+    );
+    for (const k of [A, C]) {
+      const link = sb.host(`lib/modules/${k}/updates/dkms/hello_abi.ko`);
+      expect((await lstat(link)).isSymbolicLink()).toBe(true);
+      expect(await modulesDep(sb, k)).toContain('hello_abi.ko');
+    }
+    expect((await cli('status')).stdout).toBe(
+      `hello-abi/1.0, ${A}, ${ARCH}: installed\nhello-abi/1.0, ${C}, ${ARCH}: installed\n`,
+    );
+    expect((await cli('verify')).exitCode).toBe(0);
+    // Once is enough: a second adopt changes nothing.
+    expect((await cli('adopt')).stdout).toBe(
+      `hello-abi/1.0, ${A}, ${ARCH}: adopted, installed\nhello-abi/1.0, ${C}, ${ARCH}: adopted, installed\n`,
+    );
+
+    const u = await cli('adopt', '--undo');
+    expect(u.exitCode, u.stderr).toBe(0);
+    for (const k of [A, C]) {
+      const file = sb.host(`lib/modules/${k}/updates/dkms/hello_abi.ko`);
+      expect((await lstat(file)).isFile()).toBe(true);
+      expect(await lstat(sb.host(`lib/modules/${k}/extra`)).catch(() => undefined)).toBe(undefined);
+      expect(await modulesDep(sb, k)).toMatch(/^updates\/dkms\/hello_abi\.ko:/m);
+    }
+    expect(await readFile(copy)).toEqual(bytes);
+    // What stock dkms sees once dkms-abi is gone: installed, as before adopt.
+    expect((await stockDkms(sb, 'status')).stdout.trim()).toBe(
+      `hello-abi/1.0, ${A}, ${ARCH}: installed\nhello-abi/1.0, ${C}, ${ARCH}: installed`,
+    );
   });
 });
