@@ -15,7 +15,7 @@ import { discardStaleBuild, ensureRegistered, installModule } from './install.js
 import { listReferences, type KernelIdentity } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall, planLinkKernel, planUnmark } from '../system/tree-plans.js';
-import { hostArch, readModuleConf, type ModuleVersionRef } from '../system/module-build.js';
+import { buildExclusion, hostArch, readModuleConf, type ModuleVersionRef } from '../system/module-build.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
@@ -132,6 +132,9 @@ async function autoinstallOne(
 ): Promise<ModuleResult> {
   const mv = { module: c.module, version: c.version };
   try {
+    // BUILD_EXCLUSIVE decides reuse as it decides a build: an excluded kernel gets nothing.
+    const excluded = await buildExclusion(ctx, mv, kernel, arch);
+    if (excluded !== undefined) return { ...mv, action: { kind: 'excluded', message: excluded } };
     const snap = await scanRoot(ctx.paths);
     const tree = treeOf(snap, id.abi);
     const here = tree?.modules.find(

@@ -13,6 +13,7 @@ import { identifyKernel, type KernelIdentity } from '../system/kernel-identity.j
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall } from '../system/tree-plans.js';
 import {
+  buildExclusion,
   buildModule,
   builtFiles,
   exportsSymvers,
@@ -138,7 +139,14 @@ export async function installModule(
   const symvers = await exportsSymvers(files);
   const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
-  const candidates = kernelsOfTree(snap, id.abi, [kernel]);
+  // Kernels of the tree dkms would not build M/V for (BUILD_EXCLUSIVE) are not marked for it.
+  const candidates: string[] = [];
+  const excluded: RejectedKernel[] = [];
+  for (const k of kernelsOfTree(snap, id.abi, [kernel])) {
+    const why = k === kernel ? undefined : await buildExclusion(ctx, mv, k, arch);
+    if (why === undefined) candidates.push(k);
+    else excluded.push({ kernel: k, reason: `BUILD_EXCLUSIVE: ${why}` });
+  }
   // The build is installed for its own kernel whole, as stock dkms installs it, even when
   // the loader refuses some of its modules (recorded: status names them); other kernels of
   // the tree take it when they refuse no more than that.
@@ -180,9 +188,9 @@ export async function installModule(
   await session.apply({
     description: `install ${mv.module}/${mv.version} into ${id.treeName}`,
     operations: plan.operations,
-    depmod: candidates,
+    depmod: kernelsOfTree(snap, id.abi, [kernel]),
   });
-  return { kind: 'installed', kernels: accepted, rejected, built, unloadable };
+  return { kind: 'installed', kernels: accepted, rejected: [...rejected, ...excluded], built, unloadable };
 }
 
 /**

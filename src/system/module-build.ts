@@ -1,11 +1,11 @@
 // The module operations shared by install, build, autoinstall and kernel add: read a
 // module's dkms.conf, build it with the merged symvers of its ABI tree, and turn a build
 // into an install request for that tree.
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { unameArch } from '../core/arch.js';
 import type { AbiId } from '../core/abi-id.js';
-import type { DkmsConf } from '../core/dkms-conf.js';
+import { evaluateBuildExclusive, type DkmsConf } from '../core/dkms-conf.js';
 import { headersPackageHint } from '../core/dkms-argv.js';
 import { EnvironmentError, InputError, UsageError } from '../core/errors.js';
 import { symversLinesFor } from '../core/ko.js';
@@ -66,6 +66,34 @@ export async function readModuleConf(
     ...(headers !== undefined ? { kernelSourceDir: headers.host } : {}),
     root: ctx.paths.root,
   });
+}
+
+/**
+ * Would dkms exclude M/V on the kernel (BUILD_EXCLUSIVE_KERNEL/_ARCH/_CONFIG, exit 77)? Its
+ * dkms.conf evaluated for that kernel, as dkms evaluates it; the config tested is the one dkms
+ * reads, <kernel_source_dir>/.config, or /boot/config-<kver> for a kernel without headers
+ * (which only reuses builds). The reason when excluded, else undefined. Reuse obeys it as a
+ * build does: dkms-abi never links a build into a kernel dkms would not build it for.
+ */
+export async function buildExclusion(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  arch: string,
+): Promise<string | undefined> {
+  const conf = await readModuleConf(ctx, mv, kernel, arch);
+  const headers = await findKernelHeaders(ctx.paths, kernel);
+  const configFile =
+    headers !== undefined
+      ? path.join(headers.host, '.config')
+      : path.join(ctx.paths.bootDir, `config-${kernel}`);
+  const kernelConfig = await readFile(configFile, 'utf8').catch(() => undefined);
+  const r = evaluateBuildExclusive(
+    conf.buildExclusive,
+    { kernel, arch, ...(kernelConfig !== undefined ? { kernelConfig } : {}) },
+    conf.file,
+  );
+  return r.excluded ? r.detail : undefined;
 }
 
 /** Saved Module.symvers of every module in a tree but `exclude`: what a new build links against. */

@@ -82,7 +82,15 @@ describe('a package with a module the loader refuses', () => {
   it('stock dkms status agrees that it is installed on every kernel', async () => {
     const d = await execa(
       'dkms',
-      ['status', '--dkmstree', sb.host('var/lib/dkms'), '--sourcetree', sb.host('usr/src')],
+      [
+        'status',
+        '--dkmstree',
+        sb.host('var/lib/dkms'),
+        '--sourcetree',
+        sb.host('usr/src'),
+        '--installtree',
+        sb.host('lib/modules'),
+      ],
       { reject: false },
     );
     for (const k of [A, B, C]) expect(d.stdout).toContain(`${MV}, ${k}, ${ARCH}: installed`);
