@@ -13,6 +13,7 @@ import { identifyKernel, type KernelIdentity } from '../system/kernel-identity.j
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall } from '../system/tree-plans.js';
 import {
+  buildHeaderRecord,
   buildModule,
   builtFiles,
   exportsSymvers,
@@ -134,6 +135,7 @@ export async function installModule(
   // Read the built modules first: a corrupt build output is bad input (exit 2 naming the
   // file), not a module the loader would refuse.
   const symvers = await exportsSymvers(files);
+  const headers = await buildHeaderRecord(ctx, mv, kernel, arch);
   const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
   const candidates = kernelsOfTree(snap, id.abi, [kernel]);
@@ -157,6 +159,7 @@ export async function installModule(
       abi: id.abi,
       files: treeFiles(files),
       symvers,
+      ...(headers !== undefined ? { headers } : {}),
       kernels: accepted,
       previous: previousInTree(snap, id.abi, mv.module, arch),
       dkmsBookkeeping: true,
