@@ -20,15 +20,14 @@ import type { Paths } from './paths.js';
 
 /**
  * The build directory and, for split headers (Debian's -amd64 + -common), the source directory
- * its Makefile includes ("include /usr/src/linux-headers-X-common/Makefile"), inside the root.
+ * its Makefile includes ("include /usr/src/linux-headers-X-common/Makefile"): make reads that
+ * path as written (a host path, also for another root), and so does the check.
  */
-export async function headerRoots(paths: Paths, buildHost: string): Promise<HeaderRoots> {
+export async function headerRoots(buildHost: string): Promise<HeaderRoots> {
   const makefile = await readFile(path.join(buildHost, 'Makefile'), 'utf8').catch(() => '');
   const m = /^include\s+(\/\S+)\/Makefile\s*$/m.exec(makefile);
   if (m?.[1] === undefined) return { build: buildHost };
-  const inner = m[1];
-  const source = buildHost.startsWith(`${paths.root}/`) && paths.root !== '/' ? path.join(paths.root, inner) : inner;
-  return { build: buildHost, source };
+  return { build: buildHost, source: m[1] };
 }
 
 async function hashHeader(roots: HeaderRoots, file: string, release: string): Promise<string | undefined> {
@@ -50,7 +49,7 @@ export async function recordBuildHeaders(
   release: string,
 ): Promise<HeaderHash[]> {
   const log = await readFile(makeLog, 'utf8').catch(() => '');
-  const roots = await headerRoots(paths, kernelSourceDir);
+  const roots = await headerRoots(kernelSourceDir);
   const files = new Set<string>();
   for (const f of parseIncludeTrace(log)) {
     const key = kernelHeaderKey(f, roots);
@@ -83,7 +82,7 @@ export async function checkHeaders(
   if (recorded === undefined) return { kind: 'unchecked', why: 'no header record' };
   const dir = headersDir ?? (await findKernelHeaders(paths, kernel))?.host;
   if (dir === undefined) return { kind: 'unchecked', why: 'no headers' };
-  const roots = await headerRoots(paths, dir);
+  const roots = await headerRoots(dir);
   const current = new Map<string, string | undefined>();
   for (const h of recorded) current.set(h.file, await hashHeader(roots, h.file, kernel));
   return compareHeaders(recorded, current);
