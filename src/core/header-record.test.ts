@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   RELEASE_PLACEHOLDER,
   compareHeaders,
+  driftAction,
+  headerDetail,
+  headerFinding,
   driftSummary,
   formatHeaderRecord,
   kernelHeaderKey,
@@ -113,5 +116,30 @@ describe('compareHeaders', () => {
   it('summarises long lists', () => {
     expect(driftSummary(['a', 'b', 'c', 'd'])).toBe('a, b and 2 more');
     expect(driftSummary(['a'])).toBe('a');
+  });
+});
+
+describe('headerDetail and driftAction', () => {
+  const differ = headerFinding({ kind: 'differ', drifted: ['include/linux/foo.h'] });
+  const noHeaders = headerFinding({ kind: 'unchecked', why: 'no headers' });
+  const noRecord = headerFinding({ kind: 'unchecked', why: 'no header record' });
+  const same = headerFinding({ kind: 'same' });
+  it('says what differs or that nothing was checked', () => {
+    expect(headerDetail(differ)).toBe('; headers differ: include/linux/foo.h');
+    expect(headerDetail(noHeaders)).toBe('; headers not checked');
+    expect(headerDetail(same)).toBe('');
+    expect(headerDetail(undefined)).toBe('');
+  });
+  it('rebuilds on drift by default, warns or ignores when told', () => {
+    expect(driftAction(differ, 'rebuild', false)).toBe('rebuild');
+    expect(driftAction(differ, 'warn', false)).toBe('warn');
+    expect(driftAction(differ, 'ignore', false)).toBe('reuse');
+    expect(driftAction(same, 'rebuild', true)).toBe('reuse');
+  });
+  it('reuses without headers unless require_headers, and never rebuilds for a missing record', () => {
+    expect(driftAction(noHeaders, 'rebuild', false)).toBe('reuse');
+    expect(driftAction(noHeaders, 'rebuild', true)).toBe('rebuild');
+    expect(driftAction(noHeaders, 'ignore', true)).toBe('reuse');
+    expect(driftAction(noRecord, 'rebuild', true)).toBe('reuse');
   });
 });

@@ -115,3 +115,47 @@ export function driftSummary(drifted: readonly string[], shown = 2): string {
   const head = drifted.slice(0, shown).join(', ');
   return drifted.length > shown ? `${head} and ${drifted.length - shown} more` : head;
 }
+
+/** How a reused build's headers compare with a kernel's, as status and --json show it. */
+export type HeaderState = 'same' | 'differ' | 'unchecked';
+
+export interface HeaderFinding {
+  readonly state: HeaderState;
+  /** The files that differ (state "differ"), else empty. */
+  readonly drifted: readonly string[];
+  /** Why nothing was compared (state "unchecked"): "no headers", "no header record". */
+  readonly why?: string;
+}
+
+export function headerFinding(c: HeaderComparison | { readonly kind: 'unchecked'; readonly why: string }): HeaderFinding {
+  switch (c.kind) {
+    case 'same':
+      return { state: 'same', drifted: [] };
+    case 'differ':
+      return { state: 'differ', drifted: c.drifted };
+    case 'unchecked':
+      return { state: 'unchecked', drifted: [], why: c.why };
+  }
+}
+
+/** The part of a status detail after "from K0": "", "; headers differ: …", "; headers not checked". */
+export function headerDetail(f: HeaderFinding | undefined): string {
+  if (f === undefined || f.state === 'same') return '';
+  if (f.state === 'differ') return `; headers differ: ${driftSummary(f.drifted)}`;
+  return '; headers not checked';
+}
+
+/**
+ * What reuse does with a finding under `[abi] header_drift` and `require_headers`: reuse
+ * quietly, reuse and say so, or build for the kernel. A build without a header record (made
+ * before records, or from a binary package) is never rebuilt for it: there is nothing to compare.
+ */
+export function driftAction(
+  f: HeaderFinding,
+  policy: 'rebuild' | 'warn' | 'ignore',
+  requireHeaders: boolean,
+): 'reuse' | 'warn' | 'rebuild' {
+  if (policy === 'ignore' || f.state === 'same') return 'reuse';
+  if (f.state === 'unchecked') return requireHeaders && f.why === 'no headers' ? 'rebuild' : 'reuse';
+  return policy === 'warn' ? 'warn' : 'rebuild';
+}

@@ -9,6 +9,7 @@ import {
   type TreeModule,
   treeOf,
 } from './snapshot.js';
+import { headerDetail, type HeaderFinding, type HeaderState } from './header-record.js';
 
 export type StatusState = 'added' | 'built' | 'installed' | 'installed-abi' | 'abi-mismatch';
 
@@ -30,7 +31,14 @@ export interface StatusEntry {
   readonly needsRepair: boolean;
   /** Why the module is unusable (abi-mismatch only). */
   readonly reason: string | null;
+  /** installed-abi: how the headers the build read compare with this kernel's (null: not asked). */
+  readonly headers: HeaderState | null;
+  /** The headers that differ (headers "differ"). */
+  readonly driftedHeaders: readonly string[];
 }
+
+/** The header comparison for a reused tree module on a kernel, when the caller made one. */
+export type HeaderLookup = (module: TreeModule, kernel: string) => HeaderFinding | undefined;
 
 export type Usability = { readonly usable: true } | { readonly usable: false; readonly reason: string };
 
@@ -53,6 +61,7 @@ export function deriveStatus(
   snap: Snapshot,
   usability: UsabilityLookup,
   filter: StatusFilter = {},
+  headers: HeaderLookup = () => undefined,
 ): StatusEntry[] {
   const kernels = new Map(snap.kernels.map((k) => [k.kernel, k]));
   // Per tree, its modules by module/version/arch (the first of each, as a search would find).
@@ -88,7 +97,7 @@ export function deriveStatus(
       seen.add(key(mv.module, mv.version, b.kernel, b.arch));
       const k = kernels.get(b.kernel);
       const tm = treeModule(k, mv.module, mv.version, b.arch);
-      const entry = fromBuild(mv.module, mv.version, b, k, tm, usability);
+      const entry = withHeaders(fromBuild(mv.module, mv.version, b, k, tm, usability), tm, headers);
       // Our entry links to a build DKMS no longer has.
       const lost =
         b.kind === 'abi-link' &&
@@ -108,7 +117,7 @@ export function deriveStatus(
       const u = usability(tm, k.kernel);
       // DKMS added this version, yet has no build for this kernel: it lost it.
       const lost = dkmsAdded.has(key(tm.module, tm.version, '', '')) && u.usable;
-      entries.push({
+      const entry: StatusEntry = {
         module: tm.module,
         version: tm.version,
         kernel: k.kernel,
@@ -118,11 +127,20 @@ export function deriveStatus(
         needsDepmod: needsDepmod(tm, k),
         needsRepair: lost,
         reason: u.usable ? null : u.reason,
-      });
+        headers: null,
+        driftedHeaders: [],
+      };
+      entries.push(withHeaders(entry, tm, headers));
     }
   }
 
   return sortEntries(entries.filter((e) => matches(e, filter)));
+}
+
+function withHeaders(e: StatusEntry, tm: TreeModule | undefined, headers: HeaderLookup): StatusEntry {
+  if (e.state !== 'installed-abi' || tm === undefined || e.kernel === null) return e;
+  const f = headers(tm, e.kernel);
+  return f === undefined ? e : { ...e, headers: f.state, driftedHeaders: f.drifted };
 }
 
 function fromBuild(
@@ -133,7 +151,15 @@ function fromBuild(
   tm: TreeModule | undefined,
   usability: UsabilityLookup,
 ): StatusEntry {
-  const base = { module, version, kernel: b.kernel, arch: b.arch, builtFor: b.builtFor };
+  const base = {
+    module,
+    version,
+    kernel: b.kernel,
+    arch: b.arch,
+    builtFor: b.builtFor,
+    headers: null,
+    driftedHeaders: [],
+  };
   // Marked installed but missing from the kernel's tree: not actually installed (verify reports it).
   if (!b.installed || tm === undefined || k === undefined) {
     return { ...base, state: 'built', needsDepmod: false, needsRepair: false, reason: null };
@@ -160,6 +186,8 @@ function addedEntry(module: string, version: string): StatusEntry {
     needsDepmod: false,
     needsRepair: false,
     reason: null,
+    headers: null,
+    driftedHeaders: [],
   };
 }
 
@@ -280,7 +308,10 @@ export function formatStatusLine(e: StatusEntry): string {
   if (e.state === 'added' || e.kernel === null)
     return moduleLine({ module: e.module, version: e.version }, 'added');
   let detail = '';
-  if (e.state === 'installed-abi' && e.builtFor !== null) detail = ` (from ${e.builtFor})`;
+  if (e.state === 'installed-abi' && e.builtFor !== null) {
+    const h = e.headers === null ? undefined : { state: e.headers, drifted: e.driftedHeaders };
+    detail = ` (from ${e.builtFor}${headerDetail(h)})`;
+  }
   if (e.state === 'abi-mismatch' && e.reason !== null) detail = ` (${e.reason})`;
   return moduleLine(
     { module: e.module, version: e.version, kernel: e.kernel, arch: e.arch ?? '' },

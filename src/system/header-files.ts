@@ -6,11 +6,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   compareHeaders,
+  headerFinding,
   kernelHeaderKey,
   normaliseHeader,
   parseHeaderRecord,
   parseIncludeTrace,
   type HeaderComparison,
+  type HeaderFinding,
   type HeaderHash,
   type HeaderRoots,
 } from '../core/header-record.js';
@@ -86,4 +88,16 @@ export async function checkHeaders(
   const current = new Map<string, string | undefined>();
   for (const h of recorded) current.set(h.file, await hashHeader(roots, h.file, kernel));
   return compareHeaders(recorded, current);
+}
+
+/** A tree module's recorded headers against a kernel's (or `headersDir`), as a finding. */
+export async function treeModuleHeaders(
+  paths: Paths,
+  treeDir: string,
+  tm: { readonly module: string; readonly version: string },
+  kernel: string,
+  headersDir?: string,
+): Promise<HeaderFinding> {
+  const recorded = await readHeaderRecord(treeDir, tm.module, tm.version);
+  return headerFinding(await checkHeaders(paths, recorded, kernel, headersDir));
 }
