@@ -18,6 +18,21 @@ import { InputError } from './errors.js';
 /** The release, as it appears in a header, is replaced by this before hashing. */
 export const RELEASE_PLACEHOLDER = '@KERNELRELEASE@';
 
+/**
+ * gcc -H does not list the files kbuild forces in with -include (and what they include):
+ * include/linux/compiler-version.h, kconfig.h → generated/autoconf.h, compiler_types.h →
+ * compiler_attributes.h, compiler-gcc.h (6.1's scripts/Makefile.lib c_flags, gcc builds).
+ * Every C object of every module reads them, so every record has them.
+ */
+export const KBUILD_FORCED_HEADERS: readonly string[] = [
+  'include/linux/compiler-version.h',
+  'include/linux/kconfig.h',
+  'include/generated/autoconf.h',
+  'include/linux/compiler_types.h',
+  'include/linux/compiler_attributes.h',
+  'include/linux/compiler-gcc.h',
+];
+
 /** Header files gcc -H reports opening, in order, duplicates removed. */
 export function parseIncludeTrace(log: string): string[] {
   const seen = new Set<string>();

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  KBUILD_FORCED_HEADERS,
   compareHeaders,
   headerFinding,
   kernelHeaderKey,
@@ -57,6 +58,7 @@ export async function recordBuildHeaders(
     const key = kernelHeaderKey(f, roots);
     if (key !== undefined) files.add(key);
   }
+  if (files.size > 0) for (const f of KBUILD_FORCED_HEADERS) files.add(f);
   const out: HeaderHash[] = [];
   for (const file of files) {
     const sha256 = await hashHeader(roots, file, release);
