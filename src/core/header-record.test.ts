@@ -43,7 +43,10 @@ describe('kernelHeaderKey', () => {
   it('keys build-relative and source files by their path below the root', () => {
     expect(kernelHeaderKey('./include/generated/autoconf.h', roots)).toBe('include/generated/autoconf.h');
     expect(
-      kernelHeaderKey('/usr/src/linux-headers-6.1.0-47-common/arch/x86/include/asm/../../../../include/linux/a.h', roots),
+      kernelHeaderKey(
+        '/usr/src/linux-headers-6.1.0-47-common/arch/x86/include/asm/../../../../include/linux/a.h',
+        roots,
+      ),
     ).toBe('include/linux/a.h');
   });
   it('leaves out the module sources and system headers', () => {
@@ -62,7 +65,10 @@ describe('normaliseHeader', () => {
   });
   it('normalises the autoconf.h banner and CONFIG_BUILD_SALT but keeps a real change', () => {
     const h = (v: string, rel: string, x: string): string =>
-      normaliseHeader(` * Linux/x86 ${v} Kernel Configuration\n#define CONFIG_BUILD_SALT "${rel}"\n#define CONFIG_X ${x}\n`, rel);
+      normaliseHeader(
+        ` * Linux/x86 ${v} Kernel Configuration\n#define CONFIG_BUILD_SALT "${rel}"\n#define CONFIG_X ${x}\n`,
+        rel,
+      );
     expect(h('6.1.170', '6.1.0-47-amd64', '1')).toBe(h('6.1.171', '6.1.0-47x-amd64', '1'));
     expect(h('6.1.170', '6.1.0-47-amd64', '1')).not.toBe(h('6.1.170', '6.1.0-47x-amd64', '2'));
   });
@@ -111,7 +117,10 @@ describe('compareHeaders', () => {
       ['include/linux/a.h', 'c'.repeat(64)],
       ['include/linux/b.h', undefined],
     ]);
-    expect(compareHeaders(rec, cur)).toEqual({ kind: 'differ', drifted: ['include/linux/a.h', 'include/linux/b.h'] });
+    expect(compareHeaders(rec, cur)).toEqual({
+      kind: 'differ',
+      drifted: ['include/linux/a.h', 'include/linux/b.h'],
+    });
   });
   it('summarises long lists', () => {
     expect(driftSummary(['a', 'b', 'c', 'd'])).toBe('a, b and 2 more');

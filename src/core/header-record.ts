@@ -142,7 +142,9 @@ export interface HeaderFinding {
   readonly why?: string;
 }
 
-export function headerFinding(c: HeaderComparison | { readonly kind: 'unchecked'; readonly why: string }): HeaderFinding {
+export function headerFinding(
+  c: HeaderComparison | { readonly kind: 'unchecked'; readonly why: string },
+): HeaderFinding {
   switch (c.kind) {
     case 'same':
       return { state: 'same', drifted: [] };

@@ -244,7 +244,10 @@ async function firstDrifted(
     if (headers === undefined) continue;
     const action = driftAction(headers, ctx.config.headerDrift, ctx.config.requireHeaders);
     if (action === 'rebuild') {
-      const why = headers.state === 'differ' ? `headers differ: ${driftSummary(headers.drifted)}` : 'no headers to check';
+      const why =
+        headers.state === 'differ'
+          ? `headers differ: ${driftSummary(headers.drifted)}`
+          : 'no headers to check';
       return { module: tm, reason: why };
     }
   }
@@ -268,7 +271,10 @@ async function findDonor(
     if (tm === undefined) continue;
     // Same loader verdict but a header it read differs here: not a donor (header_drift = rebuild).
     const { headers } = await headersOnKernel(ctx, t.abi, tm, kernel);
-    if (headers !== undefined && driftAction(headers, ctx.config.headerDrift, ctx.config.requireHeaders) === 'rebuild')
+    if (
+      headers !== undefined &&
+      driftAction(headers, ctx.config.headerDrift, ctx.config.requireHeaders) === 'rebuild'
+    )
       continue;
     const dir = ctx.paths.abiTree(t.abi.flavour, t.abi.abiver);
     const files = tm.files.map((f) => path.join(dir, f));
@@ -299,9 +305,10 @@ async function copyFromTree(
     'utf8',
   ).catch(() => '');
   // The header record goes along: the copy is still the build that read those headers.
-  const headers = await readFile(path.join(from, treeMetaDir(tm.module, tm.version), HEADERS_RECORD_FILE), 'utf8').catch(
-    () => undefined,
-  );
+  const headers = await readFile(
+    path.join(from, treeMetaDir(tm.module, tm.version), HEADERS_RECORD_FILE),
+    'utf8',
+  ).catch(() => undefined);
   const plan = new PlanBuilder(ctx.paths.root);
   const previous = previousInTree(snap, id.abi, tm.module, tm.arch);
   await planInstall(

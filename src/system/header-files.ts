@@ -38,7 +38,9 @@ async function hashHeader(roots: HeaderRoots, file: string, release: string): Pr
     if (root === undefined) continue;
     const text = await readFile(path.join(root, file), 'latin1').catch(() => undefined);
     if (text !== undefined) {
-      return createHash('sha256').update(Buffer.from(normaliseHeader(text, release), 'latin1')).digest('hex');
+      return createHash('sha256')
+        .update(Buffer.from(normaliseHeader(text, release), 'latin1'))
+        .digest('hex');
     }
   }
   return undefined;
@@ -70,7 +72,11 @@ export async function recordBuildHeaders(
 export type HeaderCheck = HeaderComparison | { readonly kind: 'unchecked'; readonly why: string };
 
 /** The recorded header list of a module in a tree; undefined when the build recorded none. */
-export async function readHeaderRecord(tree: string, module: string, version: string): Promise<HeaderHash[] | undefined> {
+export async function readHeaderRecord(
+  tree: string,
+  module: string,
+  version: string,
+): Promise<HeaderHash[] | undefined> {
   const file = path.join(tree, treeMetaDir(module, version), HEADERS_RECORD_FILE);
   const text = await readFile(file, 'utf8').catch(() => undefined);
   return text === undefined ? undefined : parseHeaderRecord(text, file);

@@ -61,7 +61,11 @@ export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanB
   const meta = path.join(tree, treeMetaDir(req.module, req.version));
   await plan.add({ op: 'write', path: path.join(meta, SAVED_SYMVERS_FILE), data: Buffer.from(req.symvers) });
   if (req.headers !== undefined) {
-    await plan.add({ op: 'write', path: path.join(meta, HEADERS_RECORD_FILE), data: Buffer.from(req.headers) });
+    await plan.add({
+      op: 'write',
+      path: path.join(meta, HEADERS_RECORD_FILE),
+      data: Buffer.from(req.headers),
+    });
   }
   const manifest = {
     module: req.module,

@@ -26,10 +26,17 @@ interface AddJson {
   modules: { module: string; action: string; headers: string | null; driftedHeaders: string[] }[];
 }
 interface StatusJson {
-  entries: { module: string; kernel: string; state: string; headers: string | null; driftedHeaders: string[] }[];
+  entries: {
+    module: string;
+    kernel: string;
+    state: string;
+    headers: string | null;
+    driftedHeaders: string[];
+  }[];
 }
 
-const record = (m: string) => readFile(sb.host(`lib/modules/${TREE}/.dkms-abi/${m}/1.0/headers.sha256`), 'utf8');
+const record = (m: string) =>
+  readFile(sb.host(`lib/modules/${TREE}/.dkms-abi/${m}/1.0/headers.sha256`), 'utf8');
 const files = (text: string) =>
   text
     .split('\n')
@@ -56,7 +63,11 @@ describe('header drift', () => {
     const free = files(await record('drift-free'));
     expect(user).toContain('include/linux/win_minmax.h');
     expect(free).not.toContain('include/linux/win_minmax.h');
-    for (const f of ['include/linux/module.h', 'include/generated/autoconf.h', 'include/generated/utsrelease.h']) {
+    for (const f of [
+      'include/linux/module.h',
+      'include/generated/autoconf.h',
+      'include/generated/utsrelease.h',
+    ]) {
       expect(user).toContain(f);
     }
     // Only kernel headers: no module sources, no compiler or libc headers, no absolute paths.
@@ -92,7 +103,10 @@ describe('header drift', () => {
       ['drift-user', 'built'],
     ]);
     // The new build read the changed header and recorded its hash.
-    const own = await readFile(sb.host(`lib/modules/${r.json.tree}/.dkms-abi/drift-user/1.0/headers.sha256`), 'utf8');
+    const own = await readFile(
+      sb.host(`lib/modules/${r.json.tree}/.dkms-abi/drift-user/1.0/headers.sha256`),
+      'utf8',
+    );
     expect(own).not.toBe(await record('drift-user'));
     expect(files(own)).toContain('include/linux/win_minmax.h');
   });
@@ -115,7 +129,9 @@ describe('header drift', () => {
     expect(s.stdout).toContain(
       `drift-user/1.0, ${WARN}, x86_64: installed-abi (from ${A}; headers differ: include/linux/win_minmax.h)`,
     );
-    expect(s.stdout).toContain(`drift-user/1.0, ${BARE}, x86_64: installed-abi (from ${A}; headers not checked)`);
+    expect(s.stdout).toContain(
+      `drift-user/1.0, ${BARE}, x86_64: installed-abi (from ${A}; headers not checked)`,
+    );
     expect(s.stdout).toContain(`drift-user/1.0, ${SAME}, x86_64: installed-abi (from ${A})`);
     const j = await runCliJson<StatusJson>(['status', 'drift-user'], { root: sb.root });
     const on = (k: string) => j.json.entries.find((e) => e.kernel === k);
