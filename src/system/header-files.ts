@@ -69,6 +69,11 @@ export async function recordBuildHeaders(
   return out;
 }
 
+async function headersRelease(dir: string): Promise<string> {
+  const text = await readFile(path.join(dir, 'include/generated/utsrelease.h'), 'utf8').catch(() => '');
+  return /UTS_RELEASE\s+"([^"]+)"/.exec(text)?.[1] ?? '';
+}
+
 export type HeaderCheck = HeaderComparison | { readonly kind: 'unchecked'; readonly why: string };
 
 /** The recorded header list of a module in a tree; undefined when the build recorded none. */
@@ -93,8 +98,10 @@ export async function checkHeaders(
   const dir = headersDir ?? (await findKernelHeaders(paths, kernel))?.host;
   if (dir === undefined) return { kind: 'unchecked', why: 'no headers' };
   const roots = await headerRoots(dir);
+  // A directory given without a kernel: its release is what its utsrelease.h says.
+  const release = kernel !== '' ? kernel : await headersRelease(dir);
   const current = new Map<string, string | undefined>();
-  for (const h of recorded) current.set(h.file, await hashHeader(roots, h.file, kernel));
+  for (const h of recorded) current.set(h.file, await hashHeader(roots, h.file, release));
   return compareHeaders(recorded, current);
 }
 

@@ -111,6 +111,32 @@ describe('header drift', () => {
     expect(files(own)).toContain('include/linux/win_minmax.h');
   });
 
+  it("abi compat --built-headers compares a build's record with a kernel's headers or a directory", async () => {
+    const ko = sb.host(`lib/modules/${TREE}/dkms/drift_user.ko`);
+    const rec = sb.host(`lib/modules/${TREE}/.dkms-abi/drift-user/1.0/headers.sha256`);
+    const same = await runCliJson<{ headers: string; driftedHeaders: string[] }>(
+      ['abi', 'compat', ko, '-k', SAME, '--built-headers', rec],
+      { root: sb.root },
+    );
+    expect(same.exitCode).toBe(0);
+    expect(same.json).toMatchObject({ headers: 'same', driftedHeaders: [] });
+    const drift = await cli('abi', 'compat', ko, '-k', DRIFT, '--built-headers', rec);
+    expect(drift.exitCode).toBe(1);
+    expect(drift.stdout).toContain('headers: differ: include/linux/win_minmax.h');
+    const dir = await cli(
+      'abi',
+      'compat',
+      ko,
+      '-k',
+      A,
+      '--built-headers',
+      rec,
+      '--headers',
+      sb.headersDir(DRIFT),
+    );
+    expect(dir.stdout).toContain('headers: differ: include/linux/win_minmax.h');
+  });
+
   it('header_drift = warn reuses and says so; status shows it; no headers: not checked', async () => {
     await writeFile(sb.host('etc/dkms-abi.conf'), '[abi]\nheader_drift = warn\n');
     await addSameAbiKernel(sb, A, WARN, { headers: true });
