@@ -165,5 +165,13 @@ describe('header drift', () => {
     expect(on(BARE)).toMatchObject({ headers: 'unchecked', driftedHeaders: [] });
     expect(on(SAME)).toMatchObject({ headers: 'same' });
     expect(on(A)).toMatchObject({ state: 'installed', headers: null });
+
+    // verify: a notice (not damage) for the reused build whose headers differ.
+    const v = await cli('verify');
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout).toContain(
+      `notice header-drift /lib/modules/${TREE}/.dkms-abi/drift-user/1.0/headers.sha256: drift-user/1.0 built for ${A} is used on ${WARN}, whose headers differ: include/linux/win_minmax.h`,
+    );
+    expect(v.stdout).not.toContain(`${SAME}, whose headers differ`);
   });
 });
