@@ -40,7 +40,8 @@ export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCod
       const dir = ctx.paths.abiTree(k.abi.flavour, k.abi.abiver);
       for (const tm of treeOf(snap, k.abi)?.modules ?? []) {
         if (tm.builtFor === k.kernel || (opts.module !== undefined && tm.module !== opts.module)) continue;
-        findings.set(key(tm, k.kernel), await treeModuleHeaders(ctx.paths, dir, tm, k.kernel));
+        const f = await treeModuleHeaders(ctx.paths, dir, tm, k.kernel);
+        if (f !== undefined) findings.set(key(tm, k.kernel), f);
       }
     }
   }

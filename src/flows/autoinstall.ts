@@ -229,7 +229,8 @@ async function headersOnKernel(
 ): Promise<{ headers?: HeaderFinding }> {
   if (ctx.config.headerDrift === 'ignore' || tm.builtFor === kernel) return {};
   const dir = ctx.paths.abiTree(abi.flavour, abi.abiver);
-  return { headers: await treeModuleHeaders(ctx.paths, dir, tm, kernel) };
+  const headers = await treeModuleHeaders(ctx.paths, dir, tm, kernel);
+  return headers === undefined ? {} : { headers };
 }
 
 /** The first tree module the kernel must not reuse because of header drift (header_drift, require_headers). */

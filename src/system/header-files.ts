@@ -105,14 +105,18 @@ export async function checkHeaders(
   return compareHeaders(recorded, current);
 }
 
-/** A tree module's recorded headers against a kernel's (or `headersDir`), as a finding. */
+/**
+ * A tree module's recorded headers against a kernel's (or `headersDir`), as a finding;
+ * undefined for a build that recorded none (plain dkms, a binary package): nothing to say.
+ */
 export async function treeModuleHeaders(
   paths: Paths,
   treeDir: string,
   tm: { readonly module: string; readonly version: string },
   kernel: string,
   headersDir?: string,
-): Promise<HeaderFinding> {
+): Promise<HeaderFinding | undefined> {
   const recorded = await readHeaderRecord(treeDir, tm.module, tm.version);
+  if (recorded === undefined) return undefined;
   return headerFinding(await checkHeaders(paths, recorded, kernel, headersDir));
 }

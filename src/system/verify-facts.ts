@@ -41,8 +41,9 @@ export async function diagnoseRoot(ctx: Context): Promise<Diagnosis[]> {
     if (k.abi === undefined) continue;
     const dir = ctx.paths.abiTree(k.abi.flavour, k.abi.abiver);
     for (const tm of treeOf(facts.snapshot, k.abi)?.modules ?? []) {
-      if (tm.builtFor !== k.kernel)
-        findings.set(key(tm, k.kernel), await treeModuleHeaders(ctx.paths, dir, tm, k.kernel));
+      if (tm.builtFor === k.kernel) continue;
+      const f = await treeModuleHeaders(ctx.paths, dir, tm, k.kernel);
+      if (f !== undefined) findings.set(key(tm, k.kernel), f);
     }
   }
   return diagnose({ ...facts, headers: (tm, kernel) => findings.get(key(tm, kernel)) });
