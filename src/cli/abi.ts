@@ -72,12 +72,27 @@ export const wiring: Wiring = (program, dispatch) => {
     )
     .option('--symvers <file>', 'judge against this Module.symvers alone')
     .option('--vermagic <string>', 'the vermagic to expect (with --symvers; overrides the kernel’s)')
-    .action(async (modules: string[], o: { kernel?: string; symvers?: string; vermagic?: string }) => {
-      await dispatch(async () => (await import('../commands/abi-compat.js')).abiCompat, {
-        modules,
-        ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
-        ...(o.symvers !== undefined ? { symvers: o.symvers } : {}),
-        ...(o.vermagic !== undefined ? { vermagic: o.vermagic } : {}),
-      });
-    });
+    .option(
+      '--built-headers <file>',
+      'the headers.sha256 the modules were built with (.dkms-abi/<m>/<v>/ in a tree): compare with the kernel’s headers',
+    )
+    .option(
+      '--headers <dir>',
+      'compare --built-headers with this headers directory (default: the -k kernel’s)',
+    )
+    .action(
+      async (
+        modules: string[],
+        o: { kernel?: string; symvers?: string; vermagic?: string; builtHeaders?: string; headers?: string },
+      ) => {
+        await dispatch(async () => (await import('../commands/abi-compat.js')).abiCompat, {
+          modules,
+          ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
+          ...(o.symvers !== undefined ? { symvers: o.symvers } : {}),
+          ...(o.vermagic !== undefined ? { vermagic: o.vermagic } : {}),
+          ...(o.builtHeaders !== undefined ? { builtHeaders: o.builtHeaders } : {}),
+          ...(o.headers !== undefined ? { headers: o.headers } : {}),
+        });
+      },
+    );
 };

@@ -1,7 +1,10 @@
 // abi compat KO… (-k KVER | --symvers FILE [--vermagic STR]): would this kernel's module
 // loader accept these modules? Files, directories and whole module trees; every module
 // given is taken to be present with the others (and with the kernel's shared tree).
-import { UsageError, type ExitCode } from '../core/errors.js';
+import { readFile } from 'node:fs/promises';
+import { InputError, UsageError, type ExitCode } from '../core/errors.js';
+import { headerFinding, parseHeaderRecord, type HeaderFinding } from '../core/header-record.js';
+import { checkHeaders } from '../system/header-files.js';
 import { compatJson, formatCompat } from '../core/verdict-report.js';
 import type { Context } from '../system/context.js';
 import { collectModuleFiles } from '../system/module-files.js';
@@ -12,6 +15,10 @@ export interface AbiCompatOptions {
   readonly kernel?: string;
   readonly symvers?: string;
   readonly vermagic?: string;
+  /** headers.sha256 of the build (what its objects read from the kernel headers). */
+  readonly builtHeaders?: string;
+  /** The headers to compare it with; default: the -k kernel's. */
+  readonly headers?: string;
 }
 
 export async function abiCompat(ctx: Context, opts: AbiCompatOptions): Promise<ExitCode> {
@@ -24,6 +31,8 @@ export async function abiCompat(ctx: Context, opts: AbiCompatOptions): Promise<E
     ...(opts.vermagic !== undefined ? { vermagic: opts.vermagic } : {}),
   });
   const results = report.results.map((r) => ({ ...r, kernel: report.kernel }));
+  // CRCs cannot see inline bodies, macros or layouts used by inline code: the header record can.
+  const headers = await compatHeaders(ctx, opts);
   const s = report.sources;
   if (!ctx.json) {
     ctx.out.note(
@@ -35,8 +44,35 @@ export async function abiCompat(ctx: Context, opts: AbiCompatOptions): Promise<E
     );
     // One write: a whole module tree is thousands of lines.
     ctx.out.line(formatCompat(results).join('\n'));
+    if (headers !== undefined) ctx.out.line(`headers: ${headerLine(headers)}`);
   } else {
-    ctx.out.json(compatJson(results));
+    ctx.out.json({
+      ...compatJson(results),
+      ...(headers !== undefined ? { headers: headers.state, driftedHeaders: headers.drifted } : {}),
+    });
   }
-  return results.every((r) => r.verdict.usable) ? 0 : 1;
+  return results.every((r) => r.verdict.usable) && headers?.state !== 'differ' ? 0 : 1;
+}
+
+function headerLine(f: HeaderFinding): string {
+  if (f.state === 'same') return 'same as built';
+  if (f.state === 'differ') return `differ: ${f.drifted.join(', ')}`;
+  return `not checked (${f.why ?? 'no headers'})`;
+}
+
+async function compatHeaders(ctx: Context, opts: AbiCompatOptions): Promise<HeaderFinding | undefined> {
+  if (opts.builtHeaders === undefined) {
+    if (opts.headers !== undefined) throw new UsageError('abi compat: --headers needs --built-headers FILE');
+    return undefined;
+  }
+  const file = opts.builtHeaders;
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(file, `cannot read: ${err.code ?? err.message}`);
+  });
+  const recorded = parseHeaderRecord(text, file);
+  if (opts.headers === undefined && opts.kernel === undefined)
+    throw new UsageError('abi compat: --built-headers needs -k KVER or --headers DIR');
+  // A directory speaks for its own release (its utsrelease.h), whatever -k says.
+  const kernel = opts.headers !== undefined ? '' : (opts.kernel ?? '');
+  return headerFinding(await checkHeaders(ctx.paths, recorded, kernel, opts.headers));
 }

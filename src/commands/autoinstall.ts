@@ -3,6 +3,7 @@
 import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Context } from '../system/context.js';
 import { moduleLine } from '../core/status.js';
+import { headerDetail } from '../core/header-record.js';
 import {
   autoinstallKernel,
   type AutoinstallReport,
@@ -23,12 +24,14 @@ export function describeAction(r: ModuleResult, kernel: string): string {
 
 function actionText(a: ModuleAction): string {
   switch (a.kind) {
-    case 'usable':
-      return 'already usable';
+    case 'usable': {
+      const h = headerDetail(a.headers);
+      return h === '' ? 'already usable' : `already usable (${h.slice(2)})`;
+    }
     case 'linked':
-      return 'linked (installed-abi, no build)';
+      return `linked (installed-abi, no build${headerDetail(a.headers)})`;
     case 'reused':
-      return `reused from ${a.from} (no build)`;
+      return `reused from ${a.from} (no build${headerDetail(a.headers)})`;
     case 'built':
       return 'built and installed';
     case 'excluded':
@@ -48,6 +51,8 @@ export function reportJson(r: AutoinstallReport): unknown {
       version: m.version,
       action: m.action.kind,
       detail: 'message' in m.action ? m.action.message : 'from' in m.action ? m.action.from : null,
+      headers: 'headers' in m.action && m.action.headers !== undefined ? m.action.headers.state : null,
+      driftedHeaders: 'headers' in m.action && m.action.headers !== undefined ? m.action.headers.drifted : [],
     })),
   };
 }

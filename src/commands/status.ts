@@ -4,6 +4,8 @@ import { deriveStatus, formatStatusLine, type Usability } from '../core/status.j
 import { type TreeModule, treeOf } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
 import { scanRoot } from '../system/scan.js';
+import type { HeaderFinding } from '../core/header-record.js';
+import { treeModuleHeaders } from '../system/header-files.js';
 import { VerdictService } from '../system/verdict-service.js';
 
 export interface StatusOptions {
@@ -30,10 +32,24 @@ export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCod
     }
   }
   await verdicts.flush();
+  // Reused builds (built for another kernel): do the headers they read match this kernel's?
+  const findings = new Map<string, HeaderFinding>();
+  if (ctx.config.headerDrift !== 'ignore') {
+    for (const k of snap.kernels) {
+      if (k.abi === undefined || (opts.kernel !== undefined && k.kernel !== opts.kernel)) continue;
+      const dir = ctx.paths.abiTree(k.abi.flavour, k.abi.abiver);
+      for (const tm of treeOf(snap, k.abi)?.modules ?? []) {
+        if (tm.builtFor === k.kernel || (opts.module !== undefined && tm.module !== opts.module)) continue;
+        const f = await treeModuleHeaders(ctx.paths, dir, tm, k.kernel);
+        if (f !== undefined) findings.set(key(tm, k.kernel), f);
+      }
+    }
+  }
   const entries = deriveStatus(
     snap,
     (tm, kernel) => answers.get(key(tm, kernel)) ?? { usable: false, reason: 'not checked' },
     opts,
+    (tm, kernel) => findings.get(key(tm, kernel)),
   );
   if (ctx.json) ctx.out.json({ entries });
   // One write, not one per line: status lists every module × kernel.

@@ -31,6 +31,8 @@ state_dir = /var//lib/./dkms-abi
 reuse = tree
 lock_timeout = 30
 depmod_timeout = 120
+header_drift = warn
+require_headers = true
 
 [flavour]
 ; site kernels: 6.6.0-3-acme-amd64 → acme-amd64
@@ -56,18 +58,19 @@ describe('configFromIni', () => {
     const c = fromText(EXAMPLE);
     expect(c.paths).toEqual({ modulesDir: '/usr/lib/modules', stateDir: '/var/lib/dkms-abi' });
     expect([c.reuse, c.lockTimeoutSeconds, c.depmodTimeoutSeconds]).toEqual(['tree', 30, 120]);
+    expect([c.headerDrift, c.requireHeaders]).toEqual(['warn', true]);
     expect([...c.kernels]).toEqual([
       ['6.1.0-47-amd64', { abiver: '3' }],
       ['5.14.0-362.8.1.el9_3.x86_64+rt', { flavour: 'rhel9-rt', abiver: '12' }],
     ]);
     expect(c.flavourPatterns.map((p) => [p.key, p.group, p.source])).toEqual([
-      ['pattern.1', 1, `${FILE}:13 [flavour] pattern.1`],
-      ['pattern.2', 3, `${FILE}:14 [flavour] pattern.2`],
+      ['pattern.1', 1, `${FILE}:15 [flavour] pattern.1`],
+      ['pattern.2', 3, `${FILE}:16 [flavour] pattern.2`],
     ]);
     // Patterns match the whole release and feed the release parser.
     expect(parseKernelRelease('6.6.0-3-acme-amd64', c.flavourPatterns)).toMatchObject({
       flavour: 'acme-amd64',
-      source: `${FILE}:13 [flavour] pattern.1`,
+      source: `${FILE}:15 [flavour] pattern.1`,
     });
     expect(parseKernelRelease('6.6.0-custom-lab', c.flavourPatterns).flavour).toBe('lab');
     expect(parseKernelRelease('x6.6.0-3-acme-amd64', c.flavourPatterns).flavour).toBe('generic');
@@ -148,8 +151,18 @@ abiver = 13
     ],
     ['[abi]\nlock_timeout = 1.5\n', 2, 'got "1.5"'],
     ['[abi]\nlock_timeout = 86401\n', 2, 'got "86401"'],
-    ['[abi]\nlock = 5\n', 2, 'unknown key "lock" in [abi] (known: reuse, lock_timeout, depmod_timeout)'],
     ['[abi]\ndepmod_timeout = 0\n', 2, '[abi] depmod_timeout must be whole seconds from 1 to 86400, got "0"'],
+    [
+      '[abi]\nlock = 5\n',
+      2,
+      'unknown key "lock" in [abi] (known: reuse, lock_timeout, depmod_timeout, header_drift, require_headers)',
+    ],
+    [
+      '[abi]\nheader_drift = panic\n',
+      2,
+      '[abi] header_drift must be "rebuild", "warn" or "ignore", got "panic"',
+    ],
+    ['[abi]\nrequire_headers = yes\n', 2, '[abi] require_headers must be "true" or "false", got "yes"'],
     [
       '\n[flavour]\npattern.1 = ^(unclosed\n',
       3,

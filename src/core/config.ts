@@ -16,6 +16,8 @@ export interface PathOverrides {
 }
 
 export type ReusePolicy = 'module' | 'tree';
+/** What to do when a header a build read differs in another kernel of the ABI (header-record.ts). */
+export type HeaderDriftPolicy = 'rebuild' | 'warn' | 'ignore';
 
 export interface KernelOverride {
   readonly flavour?: string;
@@ -32,6 +34,9 @@ export interface Config {
   readonly lockTimeoutSeconds: number;
   /** Seconds a depmod may run before it is stopped as stuck. */
   readonly depmodTimeoutSeconds: number;
+  readonly headerDrift: HeaderDriftPolicy;
+  /** A kernel without headers cannot be checked: false reuses anyway, true builds (needs headers). */
+  readonly requireHeaders: boolean;
 }
 
 export const DEFAULT_CONFIG: Config = {
@@ -43,6 +48,8 @@ export const DEFAULT_CONFIG: Config = {
   // depmod indexes a distribution kernel's ~4,000 modules in about a second: after ten
   // minutes it is stuck (a FIFO or a hung file system in the tree), and so would be apt.
   depmodTimeoutSeconds: 600,
+  headerDrift: 'rebuild',
+  requireHeaders: false,
 };
 
 /** What the `ini` package returns for a file: sections of key → value. */
@@ -87,6 +94,8 @@ export function configFromIni(
   let reuse = base.reuse;
   let lockTimeoutSeconds = base.lockTimeoutSeconds;
   let depmodTimeoutSeconds = base.depmodTimeoutSeconds;
+  let headerDrift = base.headerDrift;
+  let requireHeaders = base.requireHeaders;
   const patterns = new Map<string, FlavourPattern>();
   base.flavourPatterns.forEach((p, i) => patterns.set(p.key ?? `#${i}`, p));
   const kernels = new Map(base.kernels);
@@ -146,9 +155,22 @@ export function configFromIni(
               section,
               key,
             );
+        } else if (key === 'header_drift') {
+          if (value === '') headerDrift = DEFAULT_CONFIG.headerDrift;
+          else if (value === 'rebuild' || value === 'warn' || value === 'ignore') headerDrift = value;
+          else
+            throw fail(
+              `[abi] header_drift must be "rebuild", "warn" or "ignore", got "${value}"`,
+              section,
+              key,
+            );
+        } else if (key === 'require_headers') {
+          if (value === '') requireHeaders = DEFAULT_CONFIG.requireHeaders;
+          else if (value === 'true' || value === 'false') requireHeaders = value === 'true';
+          else throw fail(`[abi] require_headers must be "true" or "false", got "${value}"`, section, key);
         } else
           throw fail(
-            `unknown key "${key}" in [abi] (known: reuse, lock_timeout, depmod_timeout)`,
+            `unknown key "${key}" in [abi] (known: reuse, lock_timeout, depmod_timeout, header_drift, require_headers)`,
             section,
             key,
           );
@@ -189,6 +211,8 @@ export function configFromIni(
     reuse,
     lockTimeoutSeconds,
     depmodTimeoutSeconds,
+    headerDrift,
+    requireHeaders,
   };
 }
 

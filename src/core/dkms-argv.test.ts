@@ -260,6 +260,7 @@ describe('dkmsEnv', () => {
   it('leaves dkms’s own signing defaults alone on the real root', () => {
     const trees = { dkmsTree: '/var/lib/dkms', sourceTree: '/usr/src', installTree: '/lib/modules' };
     expect(dkmsEnv({ root: '/', trees })).toEqual({});
+    expect(dkmsEnv({ root: '/', trees, traceIncludes: true })).toEqual({ KCFLAGS: '-H' });
   });
 
   it('refuses a symvers path KBUILD_EXTRA_SYMBOLS would split', () => {

@@ -252,6 +252,8 @@ export interface DkmsEnvOptions {
   readonly extraSymbols?: readonly string[];
   /** Temporary directory for dkms inside the root (its safe_source and tarball temp files). */
   readonly tmpDir?: string;
+  /** Have gcc list every header it opens in make.log (KCFLAGS=-H, see header-record.ts). */
+  readonly traceIncludes?: boolean;
 }
 
 /**
@@ -263,6 +265,8 @@ export interface DkmsEnvOptions {
  *   dkms's own defaults (and the administrator's framework.conf) apply.
  * - TMPDIR: dkms's mktemp calls (every dkms.conf read) and tarball work.
  * - KBUILD_EXTRA_SYMBOLS: dkms does not unset it, make imports it, modpost reads it.
+ * - KCFLAGS: kbuild appends it to every C compile; -H makes gcc print each header it opens
+ *   to stderr, which dkms appends to log/make.log, the one build output it keeps.
  */
 export function dkmsEnv(opts: DkmsEnvOptions): Record<string, string> {
   const env: Record<string, string> = {};
@@ -278,6 +282,7 @@ export function dkmsEnv(opts: DkmsEnvOptions): Record<string, string> {
   const symbols = opts.extraSymbols ?? [];
   for (const s of symbols) assertDkmsPath('a Module.symvers for KBUILD_EXTRA_SYMBOLS', s);
   if (symbols.length > 0) env['KBUILD_EXTRA_SYMBOLS'] = symbols.join(' ');
+  if (opts.traceIncludes === true) env['KCFLAGS'] = '-H';
   return env;
 }
 

@@ -2,12 +2,15 @@
 //   <tree>/dkms/<location>/<dest-name>.ko            the installed modules (depmod sees these)
 //   <tree>/.dkms-abi/<module>/<version>/manifest.json what dkms-abi installed, for whom it was built
 //   <tree>/.dkms-abi/<module>/<version>/Module.symvers the module's own exports, merged for later builds
+//   <tree>/.dkms-abi/<module>/<version>/headers.sha256 the kernel headers the build read, hashed
 
 import { isListOf, parseJsonObject } from './json-record.js';
 
 export const TREE_META_DIR = '.dkms-abi';
 export const MANIFEST_FILE = 'manifest.json';
 export const SAVED_SYMVERS_FILE = 'Module.symvers';
+/** The kernel headers the build read, hashed (src/core/header-record.ts). */
+export const HEADERS_RECORD_FILE = 'headers.sha256';
 
 /**
  * DKMS's DEST_MODULE_LOCATION starts with /kernel, /updates or /extra (dkms requires it);

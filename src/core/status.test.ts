@@ -80,6 +80,23 @@ describe('deriveStatus', () => {
     expect(binary.every((e) => !e.needsRepair)).toBe(true);
   });
 
+  it("says how a reused build's headers compare with the kernel's, in the line and the entry", () => {
+    const drift = (_m: TreeModule, k: string) =>
+      k === 'k2' ? { state: 'differ' as const, drifted: ['include/linux/foo.h'] } : undefined;
+    const entries = deriveStatus(snapshot(), usable, {}, drift);
+    const k2 = entries.find((e) => e.kernel === 'k2');
+    expect(k2).toMatchObject({ headers: 'differ', driftedHeaders: ['include/linux/foo.h'] });
+    expect(formatStatusLine(k2!)).toBe(
+      'hello-abi/1.0, k2, x86_64: installed-abi (from k1; headers differ: include/linux/foo.h), needs-depmod',
+    );
+    const unchecked = deriveStatus(snapshot(), usable, {}, () => ({ state: 'unchecked', drifted: [] }));
+    expect(unchecked.map(formatStatusLine)).toContain(
+      'hello-abi/1.0, k2, x86_64: installed-abi (from k1; headers not checked), needs-depmod',
+    );
+    // The kernel the module was built for is never compared.
+    expect(unchecked.find((e) => e.kernel === 'k1')).toMatchObject({ headers: null });
+  });
+
   it('turns an installed module the verdict rejects into abi-mismatch with the reason', () => {
     const verdict = (_m: TreeModule, k: string): Usability =>
       k === 'k2' ? { usable: false, reason: 'module_layout: CRC 0x1 != 0x2' } : { usable: true };
@@ -273,7 +290,15 @@ describe('a build of several modules judged as one (buildUsability)', () => {
   });
 
   it('puts the detail after the state, where scripts still find ": installed"', () => {
-    const base = { module: 'dahdi', version: '2.11', arch: 'x86_64', needsDepmod: false, needsRepair: false };
+    const base = {
+      module: 'dahdi',
+      version: '2.11',
+      arch: 'x86_64',
+      needsDepmod: false,
+      needsRepair: false,
+      headers: null,
+      driftedHeaders: [],
+    };
     const detail = 'dahdi_echocan_oslec: no symbol version for oslec_create';
     expect(
       formatStatusLine({ ...base, kernel: 'k1', state: 'installed', builtFor: 'k1', reason: detail }),

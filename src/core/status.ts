@@ -9,6 +9,7 @@ import {
   type TreeModule,
   treeOf,
 } from './snapshot.js';
+import { headerDetail, type HeaderFinding, type HeaderState } from './header-record.js';
 
 export type StatusState = 'added' | 'built' | 'installed' | 'installed-abi' | 'abi-mismatch';
 
@@ -33,6 +34,10 @@ export interface StatusEntry {
    * will not load and why (null when all load).
    */
   readonly reason: string | null;
+  /** installed-abi: how the headers the build read compare with this kernel's (null: not asked). */
+  readonly headers: HeaderState | null;
+  /** The headers that differ (headers "differ"). */
+  readonly driftedHeaders: readonly string[];
 }
 
 /**
@@ -82,6 +87,9 @@ function detailOf(u: Usability): string | null {
   return u.usable ? (u.detail ?? null) : u.reason;
 }
 
+/** The header comparison for a reused tree module on a kernel, when the caller made one. */
+export type HeaderLookup = (module: TreeModule, kernel: string) => HeaderFinding | undefined;
+
 /** A kernel whose module loader would refuse the modules, and why. */
 export interface RejectedKernel {
   readonly kernel: string;
@@ -101,6 +109,7 @@ export function deriveStatus(
   snap: Snapshot,
   usability: UsabilityLookup,
   filter: StatusFilter = {},
+  headers: HeaderLookup = () => undefined,
 ): StatusEntry[] {
   const kernels = new Map(snap.kernels.map((k) => [k.kernel, k]));
   // Per tree, its modules by module/version/arch (the first of each, as a search would find).
@@ -136,7 +145,7 @@ export function deriveStatus(
       seen.add(key(mv.module, mv.version, b.kernel, b.arch));
       const k = kernels.get(b.kernel);
       const tm = treeModule(k, mv.module, mv.version, b.arch);
-      const entry = fromBuild(mv.module, mv.version, b, k, tm, usability);
+      const entry = withHeaders(fromBuild(mv.module, mv.version, b, k, tm, usability), tm, headers);
       // Our entry links to a build DKMS no longer has.
       const lost =
         b.kind === 'abi-link' &&
@@ -156,7 +165,7 @@ export function deriveStatus(
       const u = usability(tm, k.kernel);
       // DKMS added this version, yet has no build for this kernel: it lost it.
       const lost = dkmsAdded.has(key(tm.module, tm.version, '', '')) && u.usable;
-      entries.push({
+      const entry: StatusEntry = {
         module: tm.module,
         version: tm.version,
         kernel: k.kernel,
@@ -166,11 +175,20 @@ export function deriveStatus(
         needsDepmod: needsDepmod(tm, k),
         needsRepair: lost,
         reason: detailOf(u),
-      });
+        headers: null,
+        driftedHeaders: [],
+      };
+      entries.push(withHeaders(entry, tm, headers));
     }
   }
 
   return sortEntries(entries.filter((e) => matches(e, filter)));
+}
+
+function withHeaders(e: StatusEntry, tm: TreeModule | undefined, headers: HeaderLookup): StatusEntry {
+  if (e.state !== 'installed-abi' || tm === undefined || e.kernel === null) return e;
+  const f = headers(tm, e.kernel);
+  return f === undefined ? e : { ...e, headers: f.state, driftedHeaders: f.drifted };
 }
 
 function fromBuild(
@@ -181,7 +199,15 @@ function fromBuild(
   tm: TreeModule | undefined,
   usability: UsabilityLookup,
 ): StatusEntry {
-  const base = { module, version, kernel: b.kernel, arch: b.arch, builtFor: b.builtFor };
+  const base = {
+    module,
+    version,
+    kernel: b.kernel,
+    arch: b.arch,
+    builtFor: b.builtFor,
+    headers: null,
+    driftedHeaders: [],
+  };
   if (!b.installed) return { ...base, state: 'built', needsDepmod: false, needsRepair: false, reason: null };
   if (tm === undefined || k === undefined) {
     // DKMS's own build marked installed (its kernel-<kver>-<arch> link resolves here, dkms's
@@ -214,6 +240,8 @@ function addedEntry(module: string, version: string): StatusEntry {
     needsDepmod: false,
     needsRepair: false,
     reason: null,
+    headers: null,
+    driftedHeaders: [],
   };
 }
 
@@ -334,7 +362,10 @@ export function formatStatusLine(e: StatusEntry): string {
   if (e.state === 'added' || e.kernel === null)
     return moduleLine({ module: e.module, version: e.version }, 'added');
   let detail = '';
-  if (e.state === 'installed-abi' && e.builtFor !== null) detail = ` (from ${e.builtFor})`;
+  if (e.state === 'installed-abi' && e.builtFor !== null) {
+    const h = e.headers === null ? undefined : { state: e.headers, drifted: e.driftedHeaders };
+    detail = ` (from ${e.builtFor}${headerDetail(h)})`;
+  }
   // A usable build's modules that will not load are named after the state, which stays
   // "installed" (scripts grep ": installed"), as the abi-mismatch reason is.
   if (e.reason !== null) detail += ` (${e.reason})`;

@@ -7,7 +7,8 @@
 import { moduleFileStem } from './ko-name.js';
 import { abiTreeName, parseAbiTreeName } from './abi-id.js';
 import { InputError } from './errors.js';
-import { parseManifest, type TreeManifest } from './layout.js';
+import { HEADERS_RECORD_FILE, parseManifest, treeMetaDir, type TreeManifest } from './layout.js';
+import { driftSummary, type HeaderFinding } from './header-record.js';
 import { type KernelEntry, type Snapshot, type TreeModule, treeOf } from './snapshot.js';
 import type { Usability } from './status.js';
 import { parseSymvers } from './symvers.js';
@@ -16,6 +17,7 @@ import { depmodIndexProblems, type DepmodIndexFacts } from './depmod-index.js';
 
 export type FindingKind =
   | 'journal-interrupted'
+  | 'header-drift'
   | 'extra-dangling'
   | 'extra-wrong'
   | 'updates-dangling'
@@ -165,6 +167,8 @@ export interface VerifyFacts {
   readonly buildFiles: ReadonlyMap<string, readonly string[]>;
   /** The verdict for a tree module on a kernel of its tree; undefined when it could not be checked. */
   readonly usability: (tm: TreeModule, kernel: string) => Usability | undefined;
+  /** How a reused build's recorded headers compare on a kernel of its tree (header-record.ts). */
+  readonly headers?: (tm: TreeModule, kernel: string) => HeaderFinding | undefined;
 }
 
 export function diagnose(facts: VerifyFacts): Diagnosis[] {
@@ -182,7 +186,34 @@ export function diagnose(facts: VerifyFacts): Diagnosis[] {
   for (const k of facts.snapshot.kernels) out.push(...kernelFindings(ctx, k));
   for (const t of facts.trees) out.push(...treeFindings(ctx, t));
   out.push(...dkmsFindings(ctx));
+  out.push(...driftFindings(facts));
   return sortFindings(out);
+}
+
+/**
+ * A build reused on a kernel whose headers differ from the ones it read runs the old inline
+ * code there: a notice (the loader accepts it; `kernel add` with header_drift = rebuild would
+ * have given the kernel its own build).
+ */
+function driftFindings(facts: VerifyFacts): Finding[] {
+  const out: Finding[] = [];
+  const lookup = facts.headers;
+  if (lookup === undefined) return out;
+  for (const k of facts.snapshot.kernels) {
+    if (k.abi === undefined) continue;
+    const tree = treeOf(facts.snapshot, k.abi);
+    for (const tm of tree?.modules ?? []) {
+      const f = lookup(tm, k.kernel);
+      if (f?.state !== 'differ') continue;
+      out.push({
+        kind: 'header-drift',
+        path: `${facts.layout.modulesDir}/${abiTreeName(k.abi)}/${treeMetaDir(tm.module, tm.version)}/${HEADERS_RECORD_FILE}`,
+        detail: `${tm.module}/${tm.version} built for ${tm.builtFor} is used on ${k.kernel}, whose headers differ: ${driftSummary(f.drifted)}`,
+        damage: false,
+      });
+    }
+  }
+  return out;
 }
 
 /** Lookups shared by the checks. */

@@ -7,7 +7,9 @@
 import path from 'node:path';
 import { abiTreeName, nextAbiver, sameAbi, type AbiId } from '../core/abi-id.js';
 import { buildOrder } from '../core/build-order.js';
-import { SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
+import { HEADERS_RECORD_FILE, SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
+import { driftAction, driftSummary, type HeaderFinding } from '../core/header-record.js';
+import { treeModuleHeaders } from '../system/header-files.js';
 import { type Snapshot, type TreeModule, kernelsOfTree, previousInTree, treeOf } from '../core/snapshot.js';
 import { readFile } from 'node:fs/promises';
 import type { Context } from '../system/context.js';
@@ -22,9 +24,9 @@ import type { Session } from '../system/session.js';
 import type { UsabilityChecker } from '../system/usability.js';
 
 export type ModuleAction =
-  | { readonly kind: 'usable' }
-  | { readonly kind: 'linked' }
-  | { readonly kind: 'reused'; readonly from: string }
+  | { readonly kind: 'usable'; readonly headers?: HeaderFinding }
+  | { readonly kind: 'linked'; readonly headers?: HeaderFinding }
+  | { readonly kind: 'reused'; readonly from: string; readonly headers?: HeaderFinding }
   | { readonly kind: 'built' }
   | { readonly kind: 'excluded'; readonly message: string }
   | { readonly kind: 'failed'; readonly message: string };
@@ -54,8 +56,11 @@ export async function autoinstallKernel(
   let id = await ensureRegistered(ctx, session, kernel);
   let snap = await scanRoot(ctx.paths);
 
-  // A tree module this kernel's loader would refuse means the kernel is not of this ABI.
-  const refused = await firstRefused(snap, id.abi, kernel, verdicts);
+  // A tree module this kernel's loader would refuse means the kernel is not of this ABI; so
+  // does one whose build read a header that differs here (header_drift = rebuild): the kernel
+  // moves to a tree of its own, the others are copied in unchanged (findDonor), that one is built.
+  const refused =
+    (await firstRefused(snap, id.abi, kernel, verdicts)) ?? (await firstDrifted(ctx, snap, id.abi, kernel));
   let splitFrom: AutoinstallReport['splitFrom'];
   if (refused !== undefined) {
     splitFrom = { tree: id.treeName, reason: `${refused.module.module}: ${refused.reason}` };
@@ -145,19 +150,21 @@ async function autoinstallOne(
       // holds for this release (upgraded in place) gives way to the tree's.
       if (here.builtFor !== kernel) await discardStale(ctx, verdicts, mv, kernel, arch);
       const linked = await linkExisting(ctx, session, id, here, kernel);
+      const headers = await headersOnKernel(ctx, id.abi, here, kernel);
       // Progress as a build reports it (stderr): where this kernel's binaries come from.
       if (linked) ctx.out.note(`${c.module}/${c.version}: reused from ${here.builtFor}`);
-      return { ...mv, action: { kind: linked ? 'linked' : 'usable' } };
+      return { ...mv, action: { kind: linked ? 'linked' : 'usable', ...headers } };
     }
     if (ctx.config.reuse === 'module') {
       const donor = await findDonor(ctx, snap, id.abi, c, arch, kernel, verdicts);
       if (donor !== undefined) {
         await discardStale(ctx, verdicts, mv, kernel, arch);
         await copyFromTree(ctx, session, snap, id, donor, kernel);
+        const headers = await headersOnKernel(ctx, donor.abi, donor.module, kernel);
         ctx.out.note(
           `${c.module}/${c.version}: reused from ${donor.module.builtFor} (${abiTreeName(donor.abi)})`,
         );
-        return { ...mv, action: { kind: 'reused', from: abiTreeName(donor.abi) } };
+        return { ...mv, action: { kind: 'reused', from: abiTreeName(donor.abi), ...headers } };
       }
     }
     const outcome = await installModule(ctx, session, verdicts, mv, kernel);
@@ -221,6 +228,41 @@ async function firstRefused(
   return undefined;
 }
 
+/** How a reused build's headers compare on the kernel; nothing when the build is the kernel's own or drift is ignored. */
+async function headersOnKernel(
+  ctx: Context,
+  abi: AbiId,
+  tm: TreeModule,
+  kernel: string,
+): Promise<{ headers?: HeaderFinding }> {
+  if (ctx.config.headerDrift === 'ignore' || tm.builtFor === kernel) return {};
+  const dir = ctx.paths.abiTree(abi.flavour, abi.abiver);
+  const headers = await treeModuleHeaders(ctx.paths, dir, tm, kernel);
+  return headers === undefined ? {} : { headers };
+}
+
+/** The first tree module the kernel must not reuse because of header drift (header_drift, require_headers). */
+async function firstDrifted(
+  ctx: Context,
+  snap: Snapshot,
+  abi: AbiId,
+  kernel: string,
+): Promise<{ module: TreeModule; reason: string } | undefined> {
+  for (const tm of treeOf(snap, abi)?.modules ?? []) {
+    const { headers } = await headersOnKernel(ctx, abi, tm, kernel);
+    if (headers === undefined) continue;
+    const action = driftAction(headers, ctx.config.headerDrift, ctx.config.requireHeaders);
+    if (action === 'rebuild') {
+      const why =
+        headers.state === 'differ'
+          ? `headers differ: ${driftSummary(headers.drifted)}`
+          : 'no headers to check';
+      return { module: tm, reason: why };
+    }
+  }
+  return undefined;
+}
+
 /** A binary of the same module version in another tree that every kernel of ours accepts. */
 async function findDonor(
   ctx: Context,
@@ -236,6 +278,13 @@ async function findDonor(
     if (sameAbi(t.abi, abi)) continue;
     const tm = t.modules.find((m) => m.module === c.module && m.version === c.version && m.arch === arch);
     if (tm === undefined) continue;
+    // Same loader verdict but a header it read differs here: not a donor (header_drift = rebuild).
+    const { headers } = await headersOnKernel(ctx, t.abi, tm, kernel);
+    if (
+      headers !== undefined &&
+      driftAction(headers, ctx.config.headerDrift, ctx.config.requireHeaders) === 'rebuild'
+    )
+      continue;
     const dir = ctx.paths.abiTree(t.abi.flavour, t.abi.abiver);
     const files = tm.files.map((f) => path.join(dir, f));
     let all = true;
@@ -264,6 +313,11 @@ async function copyFromTree(
     path.join(from, treeMetaDir(tm.module, tm.version), SAVED_SYMVERS_FILE),
     'utf8',
   ).catch(() => '');
+  // The header record goes along: the copy is still the build that read those headers.
+  const headers = await readFile(
+    path.join(from, treeMetaDir(tm.module, tm.version), HEADERS_RECORD_FILE),
+    'utf8',
+  ).catch(() => undefined);
   const plan = new PlanBuilder(ctx.paths.root);
   const previous = previousInTree(snap, id.abi, tm.module, tm.arch);
   await planInstall(
@@ -276,6 +330,7 @@ async function copyFromTree(
       abi: id.abi,
       files: tm.files.map((rel) => ({ rel, host: path.join(from, rel) })),
       symvers,
+      ...(headers !== undefined ? { headers } : {}),
       kernels: kernelsOfTree(snap, id.abi, [kernel]),
       previous,
       dkmsBookkeeping: true,

@@ -14,6 +14,7 @@ import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall } from '../system/tree-plans.js';
 import {
   buildExclusion,
+  buildHeaderRecord,
   buildModule,
   builtFiles,
   exportsSymvers,
@@ -137,6 +138,7 @@ export async function installModule(
   // Read the built modules first: a corrupt build output is bad input (exit 2 naming the
   // file), not a module the loader would refuse.
   const symvers = await exportsSymvers(files);
+  const headers = await buildHeaderRecord(ctx, mv, kernel, arch);
   const id = await ensureRegistered(ctx, session, kernel);
   const snap = await scanRoot(ctx.paths);
   // Kernels of the tree dkms would not build M/V for (BUILD_EXCLUSIVE) are not marked for it.
@@ -177,6 +179,7 @@ export async function installModule(
       abi: id.abi,
       files: treeFiles(files),
       symvers,
+      ...(headers !== undefined ? { headers } : {}),
       kernels: accepted,
       previous: previousInTree(snap, id.abi, mv.module, arch),
       dkmsBookkeeping: true,

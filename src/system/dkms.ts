@@ -59,6 +59,8 @@ export interface DkmsRunOptions {
   readonly stream?: boolean;
   /** Where dkms reads framework.conf; dkms hard-codes /etc/dkms (a parameter for tests). */
   readonly frameworkDir?: string;
+  /** Trace the headers the build includes into make.log (builds only). */
+  readonly traceIncludes?: boolean;
 }
 
 const ALL_EXIT_CODES = Array.from({ length: 255 }, (_, i) => i + 1);
@@ -73,6 +75,7 @@ async function runDkms(paths: Paths, argv: readonly string[], opts: DkmsRunOptio
     trees: dkmsTrees(paths),
     ...(opts.extraSymbols !== undefined ? { extraSymbols: opts.extraSymbols } : {}),
     ...(tmpDir !== undefined ? { tmpDir } : {}),
+    ...(opts.traceIncludes === true ? { traceIncludes: true } : {}),
   });
   return run(withDkmsProgram(argv), {
     env,

@@ -15,6 +15,8 @@ import type { Context } from './context.js';
 import { readDkmsConf } from './dkms-conf.js';
 import { dkmsBuild, dkmsBuildDir, type BuildOutcome } from './dkms.js';
 import { findKernelHeaders } from './kernel-files.js';
+import { recordBuildHeaders } from './header-files.js';
+import { formatHeaderRecord } from '../core/header-record.js';
 import { readKernelModuleFile } from './ko-file.js';
 import type { TreeFile } from './tree-plans.js';
 
@@ -134,7 +136,7 @@ export async function buildModule(
     outcome = await dkmsBuild(
       ctx.paths,
       { module: mv.module, version: mv.version, kernel, arch, kernelSourceDir: headers.host },
-      { extraSymbols, stream: ctx.out.isTTY && !ctx.json },
+      { extraSymbols, stream: ctx.out.isTTY && !ctx.json, traceIncludes: true },
     );
   } catch (err) {
     ctx.out.note(`${name}: failed: ${(err as Error).message}`);
@@ -183,6 +185,24 @@ export async function builtFiles(
       host: path.join(dir, file),
     };
   });
+}
+
+/**
+ * The kernel headers the build of M/V for a kernel read, as the record saved beside its
+ * Module.symvers; undefined when its make.log has no include trace (built before dkms-abi
+ * traced includes, or by plain dkms) or the headers are gone.
+ */
+export async function buildHeaderRecord(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  arch: string,
+): Promise<string | undefined> {
+  const headers = await findKernelHeaders(ctx.paths, kernel);
+  if (headers === undefined) return undefined;
+  const makeLog = path.join(dkmsBuildDir(ctx.paths, { ...mv, kernel, arch }), 'log', 'make.log');
+  const hashes = await recordBuildHeaders(ctx.paths, makeLog, headers.host, kernel);
+  return hashes.length === 0 ? undefined : formatHeaderRecord(hashes);
 }
 
 /** The module's own exports in Module.symvers form, module paths as placed in the tree. */

@@ -8,6 +8,7 @@ import type { AbiId } from '../core/abi-id.js';
 import {
   MANIFEST_FILE,
   SAVED_SYMVERS_FILE,
+  HEADERS_RECORD_FILE,
   isSafeRelative,
   serializeManifest,
   treeMetaDir,
@@ -33,6 +34,8 @@ export interface InstallRequest {
   readonly files: readonly TreeFile[];
   /** The module's own exports, as Module.symvers text (may be empty). */
   readonly symvers: string;
+  /** The kernel headers the build read (headers.sha256 text); absent when not recorded. */
+  readonly headers?: string;
   /** Kernels of the tree on which the verdict accepts the module: marked installed for DKMS. */
   readonly kernels: readonly string[];
   /** The same module already in the tree (any version): replaced. */
@@ -59,6 +62,13 @@ export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanB
   }
   const meta = path.join(tree, treeMetaDir(req.module, req.version));
   await plan.add({ op: 'write', path: path.join(meta, SAVED_SYMVERS_FILE), data: Buffer.from(req.symvers) });
+  if (req.headers !== undefined) {
+    await plan.add({
+      op: 'write',
+      path: path.join(meta, HEADERS_RECORD_FILE),
+      data: Buffer.from(req.headers),
+    });
+  }
   const manifest = {
     module: req.module,
     version: req.version,

@@ -7,7 +7,9 @@ import { abiTreeName, parseAbiTreeName } from '../core/abi-id.js';
 import { DEPMOD_INDEX_FACT_FILES, type IndexFileFact } from '../core/depmod-index.js';
 import { moduleFileStem } from '../core/ko-name.js';
 import { MANIFEST_FILE, SAVED_SYMVERS_FILE, TREE_META_DIR, parseManifest } from '../core/layout.js';
-import { type Snapshot, type TreeModule, treeModulesOf } from '../core/snapshot.js';
+import { type Snapshot, type TreeModule, treeModulesOf, treeOf } from '../core/snapshot.js';
+import type { HeaderFinding } from '../core/header-record.js';
+import { treeModuleHeaders } from './header-files.js';
 import type { Usability } from '../core/status.js';
 import {
   diagnose,
@@ -30,7 +32,21 @@ import { VerdictService } from './verdict-service.js';
 
 /** Reads the root and derives its findings (with fixes). Run it under the root's lock. */
 export async function diagnoseRoot(ctx: Context): Promise<Diagnosis[]> {
-  return diagnose(await collectFacts(ctx.paths, new VerdictService(ctx.paths)));
+  const facts = await collectFacts(ctx.paths, new VerdictService(ctx.paths));
+  if (ctx.config.headerDrift === 'ignore') return diagnose(facts);
+  // Reused builds only (built for another kernel of the tree), where a record exists.
+  const findings = new Map<string, HeaderFinding>();
+  const key = (tm: TreeModule, kernel: string) => `${tm.module}\0${tm.version}\0${tm.arch}\0${kernel}`;
+  for (const k of facts.snapshot.kernels) {
+    if (k.abi === undefined) continue;
+    const dir = ctx.paths.abiTree(k.abi.flavour, k.abi.abiver);
+    for (const tm of treeOf(facts.snapshot, k.abi)?.modules ?? []) {
+      if (tm.builtFor === k.kernel) continue;
+      const f = await treeModuleHeaders(ctx.paths, dir, tm, k.kernel);
+      if (f !== undefined) findings.set(key(tm, k.kernel), f);
+    }
+  }
+  return diagnose({ ...facts, headers: (tm, kernel) => findings.get(key(tm, kernel)) });
 }
 
 export async function collectFacts(paths: Paths, checker: UsabilityChecker): Promise<VerifyFacts> {

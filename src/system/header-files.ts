@@ -1,0 +1,122 @@
+// Hashing a kernel's headers for the header-drift check (src/core/header-record.ts): which
+// headers a build read (from the include trace in its make.log), and the same files' hashes
+// in another kernel's headers.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  KBUILD_FORCED_HEADERS,
+  compareHeaders,
+  headerFinding,
+  kernelHeaderKey,
+  normaliseHeader,
+  parseHeaderRecord,
+  parseIncludeTrace,
+  type HeaderComparison,
+  type HeaderFinding,
+  type HeaderHash,
+  type HeaderRoots,
+} from '../core/header-record.js';
+import { HEADERS_RECORD_FILE, treeMetaDir } from '../core/layout.js';
+import { findKernelHeaders } from './kernel-files.js';
+import type { Paths } from './paths.js';
+
+/**
+ * The build directory and, for split headers (Debian's -amd64 + -common), the source directory
+ * its Makefile includes ("include /usr/src/linux-headers-X-common/Makefile"): make reads that
+ * path as written (a host path, also for another root), and so does the check.
+ */
+export async function headerRoots(buildHost: string): Promise<HeaderRoots> {
+  const makefile = await readFile(path.join(buildHost, 'Makefile'), 'utf8').catch(() => '');
+  const m = /^include\s+(\/\S+)\/Makefile\s*$/m.exec(makefile);
+  if (m?.[1] === undefined) return { build: buildHost };
+  return { build: buildHost, source: m[1] };
+}
+
+async function hashHeader(roots: HeaderRoots, file: string, release: string): Promise<string | undefined> {
+  for (const root of [roots.build, roots.source]) {
+    if (root === undefined) continue;
+    const text = await readFile(path.join(root, file), 'latin1').catch(() => undefined);
+    if (text !== undefined) {
+      return createHash('sha256')
+        .update(Buffer.from(normaliseHeader(text, release), 'latin1'))
+        .digest('hex');
+    }
+  }
+  return undefined;
+}
+
+/** The kernel headers a build read, hashed, from the gcc -H trace in its make.log. */
+export async function recordBuildHeaders(
+  paths: Paths,
+  makeLog: string,
+  kernelSourceDir: string,
+  release: string,
+): Promise<HeaderHash[]> {
+  const log = await readFile(makeLog, 'utf8').catch(() => '');
+  const roots = await headerRoots(kernelSourceDir);
+  const files = new Set<string>();
+  for (const f of parseIncludeTrace(log)) {
+    const key = kernelHeaderKey(f, roots);
+    if (key !== undefined) files.add(key);
+  }
+  if (files.size > 0) for (const f of KBUILD_FORCED_HEADERS) files.add(f);
+  const out: HeaderHash[] = [];
+  for (const file of files) {
+    const sha256 = await hashHeader(roots, file, release);
+    if (sha256 !== undefined) out.push({ file, sha256 });
+  }
+  return out;
+}
+
+async function headersRelease(dir: string): Promise<string> {
+  const text = await readFile(path.join(dir, 'include/generated/utsrelease.h'), 'utf8').catch(() => '');
+  return /UTS_RELEASE\s+"([^"]+)"/.exec(text)?.[1] ?? '';
+}
+
+export type HeaderCheck = HeaderComparison | { readonly kind: 'unchecked'; readonly why: string };
+
+/** The recorded header list of a module in a tree; undefined when the build recorded none. */
+export async function readHeaderRecord(
+  tree: string,
+  module: string,
+  version: string,
+): Promise<HeaderHash[] | undefined> {
+  const file = path.join(tree, treeMetaDir(module, version), HEADERS_RECORD_FILE);
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : parseHeaderRecord(text, file);
+}
+
+/** Recorded hashes against a headers directory (given, or the kernel's installed headers). */
+export async function checkHeaders(
+  paths: Paths,
+  recorded: readonly HeaderHash[] | undefined,
+  kernel: string,
+  headersDir?: string,
+): Promise<HeaderCheck> {
+  if (recorded === undefined) return { kind: 'unchecked', why: 'no header record' };
+  const dir = headersDir ?? (await findKernelHeaders(paths, kernel))?.host;
+  if (dir === undefined) return { kind: 'unchecked', why: 'no headers' };
+  const roots = await headerRoots(dir);
+  // A directory given without a kernel: its release is what its utsrelease.h says.
+  const release = kernel !== '' ? kernel : await headersRelease(dir);
+  const current = new Map<string, string | undefined>();
+  for (const h of recorded) current.set(h.file, await hashHeader(roots, h.file, release));
+  return compareHeaders(recorded, current);
+}
+
+/**
+ * A tree module's recorded headers against a kernel's (or `headersDir`), as a finding;
+ * undefined for a build that recorded none (plain dkms, a binary package): nothing to say.
+ */
+export async function treeModuleHeaders(
+  paths: Paths,
+  treeDir: string,
+  tm: { readonly module: string; readonly version: string },
+  kernel: string,
+  headersDir?: string,
+): Promise<HeaderFinding | undefined> {
+  const recorded = await readHeaderRecord(treeDir, tm.module, tm.version);
+  if (recorded === undefined) return undefined;
+  return headerFinding(await checkHeaders(paths, recorded, kernel, headersDir));
+}
