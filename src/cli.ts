@@ -82,7 +82,11 @@ export function reportError(err: unknown): number {
   return exitCodeOf(err);
 }
 
+// Inlined from package.json by the bundler (scripts/build.js): --version reads no file.
+declare const DKMS_ABI_VERSION: string | undefined;
+
 async function packageVersion(): Promise<string> {
+  if (typeof DKMS_ABI_VERSION === 'string') return DKMS_ABI_VERSION;
   const { readFile } = await import('node:fs/promises');
   const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;

@@ -1,5 +1,6 @@
-// Runs the built CLI (bin/dkms-abi → dist/) as a subprocess on a sandbox root, the way users
-// and hooks run it. `npm test` builds first; when running vitest alone, `npm run build`.
+// Runs the built CLI (bin/dkms-abi → the bundle dist/cli.mjs) as a subprocess on a sandbox root,
+// the way users and hooks run it. `npm test` builds first; when running vitest alone, `npm run
+// build` (it writes the bundle and dist/cli.js, the same sources compiled file by file).
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

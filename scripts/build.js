@@ -1,0 +1,68 @@
+// npm run build: the program as one bundle, plus the same sources compiled file by file.
+//
+// dist/cli.mjs          the entry bin/dkms-abi imports: commander, the error handler and every
+//                       command's declaration (help and usage errors need them all), nothing else
+// dist/chunks/*.mjs     each command's code and the modules it needs, imported only when that
+//                       command runs; node_modules is bundled too, so the program needs none
+// dist/<path>.js        src/<path>.ts compiled one file each, for the tests and benchmarks that
+//                       load a single module (dist/system/lock.js) in a child process
+//
+// The chunks sit two levels below the package root, as src/commands/*.ts do, so a module that
+// finds the package's hooks/ relative to itself finds it from either (setup-hooks). The
+// version is inlined: `dkms-abi --version` reads no file. Typechecking stays with tsc
+// (npm run typecheck); esbuild only strips the types.
+import { build } from 'esbuild';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+const REPO = path.resolve(import.meta.dirname, '..');
+const DIST = path.join(REPO, 'dist');
+const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8'));
+
+const common = {
+  absWorkingDir: REPO,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+  define: { DKMS_ABI_VERSION: JSON.stringify(version) },
+};
+
+/** src/**\/*.ts without the unit tests. */
+async function sources(dir) {
+  const found = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...(await sources(file)));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) found.push(file);
+  }
+  return found;
+}
+
+await rm(DIST, { recursive: true, force: true });
+
+await build({
+  ...common,
+  entryPoints: { cli: 'src/cli.ts' },
+  outdir: DIST,
+  bundle: true,
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  // .mjs: /usr/lib/dkms-abi has no package.json saying "type": "module".
+  outExtension: { '.js': '.mjs' },
+  // commander and ini are CommonJS and require() node's own modules; an ES module has no
+  // require, so give every output file one.
+  banner: {
+    js: "import { createRequire as __dkmsAbiRequire } from 'node:module';\nconst require = __dkmsAbiRequire(import.meta.url);",
+  },
+  legalComments: 'inline',
+});
+
+await build({
+  ...common,
+  entryPoints: await sources(path.join(REPO, 'src')),
+  outbase: 'src',
+  outdir: DIST,
+  bundle: false,
+});
