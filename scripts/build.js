@@ -41,9 +41,10 @@ async function sources(dir) {
 
 await rm(DIST, { recursive: true, force: true });
 
-await build({
+const bundle = await build({
   ...common,
   entryPoints: { cli: 'src/cli.ts' },
+  metafile: true,
   outdir: DIST,
   bundle: true,
   splitting: true,
@@ -58,6 +59,21 @@ await build({
   },
   legalComments: 'inline',
 });
+
+// The Debian package's copyright file names every library the bundle contains: a new
+// run-time dependency must be added there before it ships.
+const copyright = await readFile(path.join(REPO, 'packaging/copyright'), 'utf8');
+const listed = new Set([...copyright.matchAll(/^Files: node_modules\/(\S+)\/\*$/gm)].map((m) => m[1]));
+const bundled = new Set(
+  Object.keys(bundle.metafile.inputs)
+    .map((input) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1])
+    .filter((name) => name !== undefined),
+);
+const unlisted = [...bundled].filter((name) => !listed.has(name));
+if (unlisted.length > 0) {
+  console.error(`build: the bundle contains ${unlisted.join(', ')}, missing from packaging/copyright`);
+  process.exitCode = 2;
+}
 
 await build({
   ...common,
