@@ -63,9 +63,10 @@ for chunk in "$repo"/dist/chunks/*.mjs; do
 	file "$chunk" "$lib/dist/chunks/${chunk##*/}" 0644
 done
 mkdir -p "$root/$lib/bin"
-# Debian's node is /usr/bin/node: name it rather than asking env.
-sed '1s|^#!.*|#!/usr/bin/node|' "$repo/bin/dkms-abi" >"$root/$lib/bin/dkms-abi"
-chmod 0755 "$root/$lib/bin/dkms-abi"
+# Debian's node is /usr/bin/node: name it rather than asking env. `.mjs`: no package.json says
+# "type": "module" here, and node takes the format from the link's target.
+sed '1s|^#!.*|#!/usr/bin/node|' "$repo/bin/dkms-abi" >"$root/$lib/bin/dkms-abi.mjs"
+chmod 0755 "$root/$lib/bin/dkms-abi.mjs"
 for hook in kernel-postinst kernel-prerm header-postinst kernel-install.install; do
 	file "$repo/hooks/$hook" "$lib/hooks/$hook" 0755
 done
@@ -73,7 +74,7 @@ for conf in dkms-abi.service depmod.conf; do
 	file "$repo/hooks/$conf" "$lib/hooks/$conf" 0644
 done
 mkdir -p "$root/usr/sbin"
-ln -s ../lib/dkms-abi/bin/dkms-abi "$root/usr/sbin/dkms-abi"
+ln -s ../lib/dkms-abi/bin/dkms-abi.mjs "$root/usr/sbin/dkms-abi"
 
 # What setup-hooks installs, installed by the package itself: the kernel hooks and the depmod
 # order at the same paths (conffiles), the kernel-install plugin and the boot unit where

@@ -1,7 +1,8 @@
 // npm run build: the program as one bundle, plus the same sources compiled file by file.
 //
 // dist/cli.mjs          the entry bin/dkms-abi imports: commander, the error handler and every
-//                       command's declaration (help and usage errors need them all), nothing else
+//                       command's declaration (help and usage errors need them all), and the
+//                       few chunks they share with the commands (errors, output)
 // dist/chunks/*.mjs     each command's code and the modules it needs, imported only when that
 //                       command runs; node_modules is bundled too, so the program needs none
 // dist/<path>.js        src/<path>.ts compiled one file each, for the tests and benchmarks that
@@ -26,6 +27,25 @@ const common = {
   format: 'esm',
   logLevel: 'warning',
   define: { DKMS_ABI_VERSION: JSON.stringify(version) },
+};
+
+// commander require()s node:child_process at load, for executable sub-commands dkms-abi does
+// not have; loading it costs several milliseconds of every start. Give commander a stand-in
+// that loads the real module on first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/')
+        ? { path: 'child_process', namespace: 'lazy' }
+        : undefined,
+    );
+    b.onLoad({ filter: /^child_process$/, namespace: 'lazy' }, () => ({
+      loader: 'js',
+      contents:
+        "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
+    }));
+  },
 };
 
 /** src/**\/*.ts without the unit tests. */
@@ -58,6 +78,7 @@ const bundle = await build({
     js: "import { createRequire as __dkmsAbiRequire } from 'node:module';\nconst require = __dkmsAbiRequire(import.meta.url);",
   },
   legalComments: 'inline',
+  plugins: [lazyChildProcess],
 });
 
 // The Debian package's copyright file names every library the bundle contains: a new

@@ -29,9 +29,15 @@ let work: string;
 let deb: string;
 let unpacked: string;
 
+// Without module-syntax detection (on by default since Node 20.19), as older Node 20 runs it:
+// the packaged entry must be an ES module by its name alone (no package.json says so there).
+const NO_DETECTION = process.allowedNodeEnvironmentFlags.has('--experimental-detect-module')
+  ? ['--no-experimental-detect-module']
+  : [];
+
 /** The packaged program, run from a tree the package was extracted or installed into. */
 function packaged(tree: string, args: readonly string[], env: Record<string, string> = {}) {
-  return execa(process.execPath, [path.join(tree, 'usr/sbin/dkms-abi'), ...args], {
+  return execa(process.execPath, [...NO_DETECTION, path.join(tree, 'usr/sbin/dkms-abi'), ...args], {
     reject: false,
     extendEnv: false,
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', ...env },
@@ -93,7 +99,7 @@ describe('the dkms-abi package', () => {
         '/etc/kernel/header_postinst.d/05dkms-abi',
         '/etc/kernel/postinst.d/05dkms-abi',
         '/etc/kernel/prerm.d/05dkms-abi',
-        '/usr/lib/dkms-abi/bin/dkms-abi',
+        '/usr/lib/dkms-abi/bin/dkms-abi.mjs',
         '/usr/lib/dkms-abi/dist/cli.mjs',
         '/usr/lib/dkms-abi/hooks/depmod.conf',
         '/usr/lib/dkms-abi/hooks/dkms-abi.service',
@@ -119,10 +125,10 @@ describe('the dkms-abi package', () => {
     expect(await readdir(path.join(unpacked, 'usr/lib/dkms-abi/dist/chunks'))).toEqual(
       (await readdir(path.join(REPO, 'dist/chunks'))).filter((n) => n.endsWith('.mjs')),
     );
-    expect(await readlink(path.join(unpacked, 'usr/sbin/dkms-abi'))).toBe('../lib/dkms-abi/bin/dkms-abi');
+    expect(await readlink(path.join(unpacked, 'usr/sbin/dkms-abi'))).toBe('../lib/dkms-abi/bin/dkms-abi.mjs');
     // Debian's nodejs provides /usr/bin/node.
     expect(
-      (await readFile(path.join(unpacked, 'usr/lib/dkms-abi/bin/dkms-abi'), 'utf8')).split('\n')[0],
+      (await readFile(path.join(unpacked, 'usr/lib/dkms-abi/bin/dkms-abi.mjs'), 'utf8')).split('\n')[0],
     ).toBe('#!/usr/bin/node');
 
     // The kernel hooks and the depmod order at the paths setup-hooks uses; the kernel-install
@@ -333,7 +339,7 @@ describe('installed with dpkg into a root next to a module package', () => {
     await mkdir(bin);
     await writeFile(
       path.join(bin, 'dkms-abi'),
-      `#!/bin/sh\nexec ${process.execPath} ${target.host('usr/sbin/dkms-abi')} "$@"\n`,
+      `#!/bin/sh\nexec ${process.execPath} ${NO_DETECTION.join(' ')} ${target.host('usr/sbin/dkms-abi')} "$@"\n`,
     );
     await chmod(path.join(bin, 'dkms-abi'), 0o755);
     env = { PATH: `${bin}:${tools.path}`, LC_ALL: 'C', HOME: process.env['HOME'] ?? '/root' };
