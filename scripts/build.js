@@ -27,6 +27,9 @@ const common = {
   format: 'esm',
   logLevel: 'warning',
   define: { DKMS_ABI_VERSION: JSON.stringify(version) },
+  // Paths in the output (comments, chunk hashes) as seen from the repository, wherever a
+  // symlinked node_modules really is: the same tree gives the same bundle.
+  preserveSymlinks: true,
 };
 
 // commander require()s node:child_process at load, for executable sub-commands dkms-abi does
@@ -87,7 +90,7 @@ const copyright = await readFile(path.join(REPO, 'packaging/copyright'), 'utf8')
 const listed = new Set([...copyright.matchAll(/^Files: node_modules\/(\S+)\/\*$/gm)].map((m) => m[1]));
 const bundled = new Set(
   Object.keys(bundle.metafile.inputs)
-    .map((input) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1])
+    .map((input) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1])
     .filter((name) => name !== undefined),
 );
 const unlisted = [...bundled].filter((name) => !listed.has(name));
