@@ -67,7 +67,7 @@ mkdir -p "$root/$lib/bin"
 # "type": "module" here, and node takes the format from the link's target.
 sed '1s|^#!.*|#!/usr/bin/node|' "$repo/bin/dkms-abi" >"$root/$lib/bin/dkms-abi.mjs"
 chmod 0755 "$root/$lib/bin/dkms-abi.mjs"
-for hook in kernel-postinst kernel-prerm header-postinst kernel-install.install; do
+for hook in kernel-preinst kernel-postinst kernel-prerm header-postinst kernel-install.install; do
 	file "$repo/hooks/$hook" "$lib/hooks/$hook" 0755
 done
 for conf in dkms-abi.service depmod.conf; do
@@ -79,6 +79,7 @@ ln -s ../lib/dkms-abi/bin/dkms-abi.mjs "$root/usr/sbin/dkms-abi"
 # What setup-hooks installs, installed by the package itself: the kernel hooks and the depmod
 # order at the same paths (conffiles), the kernel-install plugin and the boot unit where
 # packages put them (an admin's copy in /etc/kernel/install.d or /etc/systemd/system wins).
+file "$repo/hooks/kernel-preinst" etc/kernel/preinst.d/05dkms-abi 0755
 file "$repo/hooks/kernel-postinst" etc/kernel/postinst.d/05dkms-abi 0755
 file "$repo/hooks/kernel-prerm" etc/kernel/prerm.d/05dkms-abi 0755
 file "$repo/hooks/header-postinst" etc/kernel/header_postinst.d/05dkms-abi 0755

@@ -98,6 +98,7 @@ describe('the dkms-abi package', () => {
         '/etc/depmod.d/dkms-abi.conf',
         '/etc/kernel/header_postinst.d/05dkms-abi',
         '/etc/kernel/postinst.d/05dkms-abi',
+        '/etc/kernel/preinst.d/05dkms-abi',
         '/etc/kernel/prerm.d/05dkms-abi',
         '/usr/lib/dkms-abi/bin/dkms-abi.mjs',
         '/usr/lib/dkms-abi/dist/cli.mjs',
@@ -106,6 +107,7 @@ describe('the dkms-abi package', () => {
         '/usr/lib/dkms-abi/hooks/header-postinst',
         '/usr/lib/dkms-abi/hooks/kernel-install.install',
         '/usr/lib/dkms-abi/hooks/kernel-postinst',
+        '/usr/lib/dkms-abi/hooks/kernel-preinst',
         '/usr/lib/dkms-abi/hooks/kernel-prerm',
         '/usr/lib/kernel/install.d/40-dkms-abi.install',
         '/usr/lib/systemd/system/dkms-abi.service',
@@ -151,6 +153,7 @@ describe('the dkms-abi package', () => {
       '/etc/depmod.d/dkms-abi.conf',
       '/etc/kernel/header_postinst.d/05dkms-abi',
       '/etc/kernel/postinst.d/05dkms-abi',
+      '/etc/kernel/preinst.d/05dkms-abi',
       '/etc/kernel/prerm.d/05dkms-abi',
     ]);
   });
