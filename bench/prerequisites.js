@@ -26,7 +26,7 @@ export function checkPrerequisites() {
     if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) problems.push(`${t} not found`);
   }
   if (!existsSync('/usr/bin/time')) problems.push('/usr/bin/time not found (package "time")');
-  if (!existsSync(path.join(REPO, 'dist/cli.js'))) problems.push('dist/ not built: npm run build');
+  if (!existsSync(path.join(REPO, 'dist/cli.mjs'))) problems.push('dist/ not built: npm run build');
   for (const k of [K47, K50]) {
     if (!existsSync(hostSymvers(k))) problems.push(`no headers at ${headersDir(k)}`);
     if (!existsSync(path.join(imageModules(k), 'kernel')))

@@ -2,6 +2,8 @@
 # Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root), and
 # builds the other platforms the tests run on: a Debian 13 chroot (dkms 3.2.2, Linux 6.12;
 # scripts/trixie-chroot.sh) and upstream dkms from Debian's newest source (scripts/dkms-upstream.sh).
+# go-md2man writes the man page of the dkms-abi package (npm run deb), whose bash completion
+# the package test runs with bash-completion.
 # Idempotent: re-running only installs what is missing. Kernel images for boot tests are
 # downloaded (not installed) into $DKMS_ABI_CACHE so the machine's /boot stays untouched.
 set -eu
@@ -18,7 +20,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 
 set -- dkms kmod build-essential dpkg-dev fakeroot lintian qemu-system-x86 busybox-static cpio xz-utils zstd gzip \
-	time hyperfine shellcheck dwarves mmdebstrap
+	time hyperfine shellcheck dwarves mmdebstrap go-md2man bash-completion
 for kver in $ABIS; do
 	set -- "$@" "linux-headers-$kver"
 done

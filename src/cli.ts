@@ -5,15 +5,17 @@ import { DkmsAbiError, UsageError, exitCodeOf } from './core/errors.js';
 import { printable } from './core/printable.js';
 import { processOutput } from './system/output.js';
 import type { Dispatch, Wiring } from './cli/wiring.js';
+import { wiring as modules } from './cli/modules.js';
+import { wiring as kernel } from './cli/kernel.js';
+import { wiring as abi } from './cli/abi.js';
+import { wiring as hooks } from './cli/hooks.js';
+import { wiring as verify } from './cli/verify.js';
+import { wiring as packages } from './cli/package.js';
 
-const WIRINGS: readonly (() => Promise<{ wiring: Wiring }>)[] = [
-  () => import('./cli/modules.js'),
-  () => import('./cli/kernel.js'),
-  () => import('./cli/abi.js'),
-  () => import('./cli/hooks.js'),
-  () => import('./cli/verify.js'),
-  () => import('./cli/package.js'),
-];
+// Parsing any command line (and --help) needs every command declared, so the declarations are
+// imported statically: the bundle keeps them in dist/cli.mjs, read with the entry. Each
+// command's code is imported only when it runs (dispatch below).
+const WIRINGS: readonly Wiring[] = [modules, kernel, abi, hooks, verify, packages];
 
 export async function main(argv: readonly string[]): Promise<void> {
   // A reader that went away (`status | head -1`) must not stop a command half-way through
@@ -51,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     const command = await load();
     process.exitCode = await command(ctx, opts);
   };
-  for (const load of WIRINGS) (await load()).wiring(program, dispatch);
+  for (const wiring of WIRINGS) wiring(program, dispatch);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -82,7 +84,11 @@ export function reportError(err: unknown): number {
   return exitCodeOf(err);
 }
 
+// Inlined from package.json by the bundler (scripts/build.js): --version reads no file.
+declare const DKMS_ABI_VERSION: string | undefined;
+
 async function packageVersion(): Promise<string> {
+  if (typeof DKMS_ABI_VERSION === 'string') return DKMS_ABI_VERSION;
   const { readFile } = await import('node:fs/promises');
   const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;

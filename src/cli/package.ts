@@ -14,7 +14,10 @@ export const wiring: Wiring = (program, dispatch) => {
     .option('-o, --output <dir>', 'where to write the .deb (default: the current directory)')
     .option('--repo <dir>', 'add the .deb to this flat apt repository and regenerate its indexes')
     .option('--revision <n>', 'Debian revision of the package version', '1')
-    .option('--maintainer <"name <address>">', 'the Maintainer field (default: DEBFULLNAME and DEBEMAIL)')
+    .option(
+      '--maintainer <"name <address>">',
+      'the Maintainer field (default: DEBFULLNAME and DEBEMAIL, else "dkms-abi <dkms-abi@localhost.invalid>")',
+    )
     .option('--dkms-tarball', "also write dkms's binaries-only tarball of the build (for dkms ldtarball)")
     .description(
       'a binary .deb of M/V for every kernel of one ABI: no compiler or headers needed to install it',

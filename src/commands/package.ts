@@ -2,7 +2,7 @@
 // module and kernel ABI, for machines without compiler or headers. With -k, a module not yet
 // in that kernel's tree is built and installed first (this is the build host).
 import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import os, { hostname } from 'node:os';
+import os from 'node:os';
 import path from 'node:path';
 import { abiTreeName, formatAbi, parseAbiSpec, type AbiId } from '../core/abi-id.js';
 import { checkMaintainer } from '../core/deb-docs.js';
@@ -29,13 +29,21 @@ export interface PackageCommandOptions {
   readonly dkmsTarball?: boolean;
 }
 
-/** --maintainer, else DEBFULLNAME/DEBEMAIL as dch reads them, else the build host's root. */
+/**
+ * Who packages are from when nobody said: a local build with no one to write to. `.invalid`
+ * is the top-level domain reserved for addresses that never receive mail (RFC 2606); lintian
+ * refuses `root@<host>` (root-in-contact, bogus-mail-host), and a fixed default keeps builds on
+ * different hosts byte-identical.
+ */
+export const DEFAULT_MAINTAINER_ADDRESS = 'dkms-abi@localhost.invalid';
+
+/** --maintainer, else DEBFULLNAME/DEBEMAIL as dch reads them, else dkms-abi's local address. */
 export function maintainerFrom(opt: string | undefined, env: NodeJS.ProcessEnv): string {
   if (opt !== undefined) return opt;
   const email = env['DEBEMAIL'] ?? env['EMAIL'];
   if (email !== undefined && /<.*>/.test(email)) return email;
   const name = env['DEBFULLNAME'] ?? env['NAME'] ?? 'dkms-abi';
-  return `${name} <${email ?? `root@${hostname()}`}>`;
+  return `${name} <${email ?? DEFAULT_MAINTAINER_ADDRESS}>`;
 }
 
 function epochFromEnv(env: NodeJS.ProcessEnv): number | undefined {

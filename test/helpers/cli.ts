@@ -1,5 +1,6 @@
-// Runs the built CLI (bin/dkms-abi → dist/) as a subprocess on a sandbox root, the way users
-// and hooks run it. `npm test` builds first; when running vitest alone, `npm run build`.
+// Runs the built CLI (bin/dkms-abi → the bundle dist/cli.mjs) as a subprocess on a sandbox root,
+// the way users and hooks run it. `npm test` builds first; when running vitest alone, `npm run
+// build` (it writes the bundle, and the same sources compiled file by file into dist/).
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ export const BIN = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
 /** The same CLI with the fault switches honoured (the shipped BIN ignores them). */
 export const FAULT_ENTRY = path.resolve(import.meta.dirname, 'fault-entry.js');
 const FAULT_SWITCHES = ['DKMS_ABI_FAULT_AT', 'DKMS_ABI_FAULT_TRACE'];
-const DIST_CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
+const DIST_CLI = path.resolve(import.meta.dirname, '../../dist/cli.mjs');
 
 export interface CliResult {
   readonly exitCode: number;
