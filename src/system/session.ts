@@ -93,7 +93,7 @@ export async function withSession<T>(
 
 /** Completes or undoes interrupted changes; must run under the lock. */
 export async function recover(ctx: Context): Promise<{ rolledBack: string[]; finished: string[] }> {
-  const r = await recoverJournals(ctx.paths.journalDir);
+  const r = await recoverJournals(ctx.paths.journalDir, ctx.paths.root);
   for (const d of r.rolledBack) ctx.out.note(`rolled back an interrupted change: ${d}`);
   for (const d of r.finished) ctx.out.note(`finished an interrupted change: ${d}`);
   // A kernel removed by the interrupted change has nothing left to index.

@@ -151,9 +151,13 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Finishes or rolls back journals left by runs that died. Returns kernels needing depmod. */
+/**
+ * Finishes or rolls back journals left by runs that died, in the root at host path `root`
+ * (the journal's paths are read relative to it). Returns kernels needing depmod.
+ */
 export async function recoverJournals(
   journalDir: string,
+  root: string,
 ): Promise<{ rolledBack: string[]; finished: string[]; depmod: string[] }> {
   const result = { rolledBack: [] as string[], finished: [] as string[], depmod: [] as string[] };
   let ids: string[];
@@ -178,7 +182,7 @@ export async function recoverJournals(
     }
     // A journal this program cannot read is left where it is: undoing it by guesswork
     // could damage the trees more than the interrupted change did.
-    const journal = parseJournal(text);
+    const journal = parseJournal(text, root);
     if (typeof journal === 'string') throw new InputError(file, journal);
     if (exists(path.join(dir, 'committed'))) {
       await cleanup(journal, dir);
@@ -313,7 +317,6 @@ async function rollback(journal: Journal, dir: string): Promise<void> {
 }
 
 function parentInsideRoot(journal: Journal, p: string): boolean {
-  if (journal.root === undefined) return true;
   let realRoot: string;
   try {
     realRoot = realpathSync.native(journal.root);
