@@ -32,7 +32,8 @@ const withField = (key: string, value: unknown): string =>
   JSON.stringify({ ...(JSON.parse(serializeJournal(journal)) as object), [key]: value });
 
 /** The same journal in a root moved or copied to /srv/copy. */
-const moved = (j: Journal, to: string): Journal => JSON.parse(JSON.stringify(j).replaceAll(j.root, to)) as Journal;
+const moved = (j: Journal, to: string): Journal =>
+  JSON.parse(JSON.stringify(j).replaceAll(j.root, to)) as Journal;
 
 describe('the journal format', () => {
   it('carries its format version and reads back what it wrote', () => {
@@ -68,7 +69,9 @@ describe('the journal format', () => {
     expect(parseJournal(withField('format', 3), '/tmp/root')).toBe(
       'journal format version 3 is newer than this dkms-abi reads (version 2): use the dkms-abi that wrote it, or a newer one',
     );
-    expect(parseJournal(withField('format', 'v1'), '/tmp/root')).toMatch(/^unknown journal format version "v1"/);
+    expect(parseJournal(withField('format', 'v1'), '/tmp/root')).toMatch(
+      /^unknown journal format version "v1"/,
+    );
   });
 
   it.each([

@@ -114,7 +114,14 @@ export function parseJournal(text: string, root: string): Journal | string {
     if (typeof entry === 'string') return `entry ${i}: ${entry}`;
     parsed.push(entry);
   }
-  return { id, description, root, entries: parsed, depmod, ...(dirs !== undefined ? { depmodDirs: dirs } : {}) };
+  return {
+    id,
+    description,
+    root,
+    entries: parsed,
+    depmod,
+    ...(dirs !== undefined ? { depmodDirs: dirs } : {}),
+  };
 }
 
 /** Maps a path read from the journal to a host path under the root; undefined when it cannot be one. */

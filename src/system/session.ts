@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { describePlan, type Plan } from '../core/plan.js';
 import type { Context } from './context.js';
 import { depmod } from './depmod.js';
+import { planSourceLinks } from './dkms-source-links.js';
 import { withLock } from './lock.js';
 import { checkStateLayout, writeLayoutVersion } from './state-layout.js';
 import { applyPlan, recoverJournals } from './txn.js';
@@ -51,7 +52,7 @@ export async function withSession<T>(
       await recover(ctx);
       const dryRun = opts.dryRun === true;
       const pending = new Set<string>();
-      const result = await fn({
+      const session: Session = {
         dryRun,
         apply: async (plan) => {
           if (dryRun) {
@@ -76,7 +77,11 @@ export async function withSession<T>(
           );
           if (operations !== plan.operations) layoutWritten = true;
         },
-      });
+      };
+      // A root added to by dkms-abi before source links were kept relative, then moved or
+      // copied, finds its sources again before anything reads them.
+      await session.apply(await planSourceLinks(paths));
+      const result = await fn(session);
       const kernels: string[] = [];
       for (const k of pending) if (await isDirectory(paths.kernelDir(k))) kernels.push(k);
       // The plans are committed: a failing depmod leaves them in place, only the index behind.
