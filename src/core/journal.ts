@@ -18,6 +18,7 @@ export type PriorState = { kind: 'absent' } | { kind: 'symlink'; target: string 
 export interface JournalEntry {
   readonly op: Operation['op'];
   readonly path: string;
+  /** A rename's source (the only one undo needs). */
   readonly from?: string;
   readonly target?: string;
   readonly before: PriorState;
@@ -48,7 +49,7 @@ export function serializeJournal(j: Journal): string {
       entries: entries.map((e) => ({
         ...e,
         path: inner(e.path),
-        ...(e.from !== undefined ? { from: inner(e.from) } : {}),
+        ...(e.from !== undefined && e.op === 'rename' ? { from: inner(e.from) } : {}),
       })),
       ...(depmodDirs !== undefined ? { depmodDirs: depmodDirs.map(inner) } : {}),
     },
@@ -159,8 +160,9 @@ function parseEntry(e: unknown, host: HostOf): JournalEntry | string {
   if (typeof op !== 'string' || !OPS.has(op)) return `unknown operation ${JSON.stringify(op)}`;
   const hostPath = host(p);
   if (hostPath === undefined) return `"path": ${pathProblem(p)}`;
-  const hostFrom = from === undefined ? undefined : host(from);
-  if (from !== undefined && hostFrom === undefined) return `"from": ${pathProblem(from)}`;
+  // Only a rename's source is undone; a copy's (format 1 wrote it) may lie outside the root.
+  const hostFrom = from === undefined || op !== 'rename' ? undefined : host(from);
+  if (op === 'rename' && from !== undefined && hostFrom === undefined) return `"from": ${pathProblem(from)}`;
   if (target !== undefined && typeof target !== 'string') return '"target" must be a string';
   const prior = parsePriorState(before);
   if (prior === undefined) return '"before" must be absent, present or a symlink with its target';

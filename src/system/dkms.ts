@@ -256,7 +256,7 @@ async function logInsideRoot(paths: Paths, file: string): Promise<void> {
   if (paths.root === '/') return;
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined || !text.includes(`${paths.root}/`)) return;
-  await writeAtomically(file, text.replaceAll(`${paths.root}/`, '/'));
+  await writeAtomically(file, text.replaceAll(`${paths.root}/`, '/'), paths.root);
 }
 
 async function builtModules(base: string): Promise<string[]> {

@@ -2,7 +2,7 @@
 // target (Debian's lib/modules/<kver>/build -> /usr/src/linux-headers-<kver>) is taken
 // relative to the root, and ".." never climbs above it. Lets every command run on a
 // sandbox root exactly as it would on "/".
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { EnvironmentError } from '../core/errors.js';
 
@@ -72,4 +72,30 @@ function normalizeUnder(hostRoot: string, components: string[]): string {
 export function isInsideRoot(root: string, hostPath: string): boolean {
   const rel = path.relative(path.resolve(root), path.resolve(hostPath));
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * The real path of `p`, or of its nearest ancestor that exists (libc's realpath, what
+ * fs.promises.realpath calls; synchronous: it is called right before the step it guards).
+ */
+export function realExistingAncestor(p: string): string {
+  let cur = p;
+  for (;;) {
+    try {
+      return realpathSync.native(cur);
+    } catch {
+      const up = path.dirname(cur);
+      if (up === cur) return cur;
+      cur = up;
+    }
+  }
+}
+
+/** The real path of the root (the root as given when it cannot be resolved). */
+export function realRootOf(root: string): string {
+  try {
+    return realpathSync.native(root);
+  } catch {
+    return path.resolve(root);
+  }
 }

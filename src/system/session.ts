@@ -7,7 +7,7 @@ import type { Context } from './context.js';
 import { depmod } from './depmod.js';
 import { planSourceLinks } from './dkms-source-links.js';
 import { withLock } from './lock.js';
-import { checkStateLayout, writeLayoutVersion } from './state-layout.js';
+import { checkStateConfined, checkStateLayout, writeLayoutVersion } from './state-layout.js';
 import { applyPlan, recoverJournals } from './txn.js';
 
 export interface Session {
@@ -47,7 +47,9 @@ export async function withSession<T>(
         ),
     },
     async () => {
-      // Checked again under the lock: the state is read (the journal first) only if ours.
+      // Checked again under the lock: the state is read (the journal first) only if ours,
+      // and only where it was confined when the command started.
+      checkStateConfined(paths);
       let layoutWritten = (await checkStateLayout(paths)).written;
       await recover(ctx);
       const dryRun = opts.dryRun === true;
@@ -71,6 +73,7 @@ export async function withSession<T>(
             {
               root: paths.root,
               journalDir: paths.journalDir,
+              generationFile: paths.generationFile,
               depmod: (kernels) => depmod(ctx, kernels),
               depmodDirs: (kernels) => kernels.map((k) => paths.kernelDir(k)),
             },
@@ -98,7 +101,7 @@ export async function withSession<T>(
 
 /** Completes or undoes interrupted changes; must run under the lock. */
 export async function recover(ctx: Context): Promise<{ rolledBack: string[]; finished: string[] }> {
-  const r = await recoverJournals(ctx.paths.journalDir, ctx.paths.root);
+  const r = await recoverJournals(ctx.paths.journalDir, ctx.paths.root, ctx.paths.generationFile);
   for (const d of r.rolledBack) ctx.out.note(`rolled back an interrupted change: ${d}`);
   for (const d of r.finished) ctx.out.note(`finished an interrupted change: ${d}`);
   // A kernel removed by the interrupted change has nothing left to index.

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
+  constants,
   fsyncSync,
   linkSync,
   lstatSync,
@@ -26,6 +27,7 @@ import {
   rmSync,
   symlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import {
   copyFile,
@@ -53,7 +55,7 @@ import {
   type PriorState,
 } from '../core/journal.js';
 import type { Operation, Plan } from '../core/plan.js';
-import { isInsideRoot } from './rootfs.js';
+import { isInsideRoot, realExistingAncestor } from './rootfs.js';
 
 export interface ApplyOptions {
   readonly root: string;
@@ -66,6 +68,12 @@ export interface ApplyOptions {
    * index then describes the tree as it is again, even after a depmod that half-failed.
    */
   readonly depmodDirs?: (kernels: readonly string[]) => readonly string[];
+  /**
+   * Bumped before a journal is removed (the change is committed or undone), so a reader
+   * that takes no lock (status) can tell that a change ran while it read: see
+   * bumpGeneration and src/system/stable-read.ts.
+   */
+  readonly generationFile?: string;
 }
 
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
@@ -112,7 +120,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     await faultPoint(step++, plan.description);
   } catch (err) {
     try {
-      await rollback(journal, dir);
+      await rollback(journal, dir, opts.generationFile);
     } catch (undoErr) {
       throw environmentError(
         plan,
@@ -126,12 +134,12 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     writeDurable(path.join(dir, 'committed'), '');
   } catch (err) {
     // Without the commit mark the change is not durable yet: undo it.
-    await rollback(journal, dir).catch(() => undefined);
+    await rollback(journal, dir, opts.generationFile).catch(() => undefined);
     throw environmentError(plan, err, 'the change was rolled back');
   }
   await faultPoint(step++, plan.description);
   // Committed: leftovers of the cleanup are removed by the next recovery.
-  await cleanup(journal, dir).catch(() => undefined);
+  await cleanup(journal, dir, opts.generationFile).catch(() => undefined);
 }
 
 /**
@@ -158,6 +166,7 @@ function messageOf(err: unknown): string {
 export async function recoverJournals(
   journalDir: string,
   root: string,
+  generationFile?: string,
 ): Promise<{ rolledBack: string[]; finished: string[]; depmod: string[] }> {
   const result = { rolledBack: [] as string[], finished: [] as string[], depmod: [] as string[] };
   let ids: string[];
@@ -185,10 +194,10 @@ export async function recoverJournals(
     const journal = parseJournal(text, root);
     if (typeof journal === 'string') throw new InputError(file, journal);
     if (exists(path.join(dir, 'committed'))) {
-      await cleanup(journal, dir);
+      await cleanup(journal, dir, generationFile);
       result.finished.push(journal.description);
     } else {
-      await rollback(journal, dir);
+      await rollback(journal, dir, generationFile);
       result.rolledBack.push(journal.description);
     }
     result.depmod.push(...journal.depmod);
@@ -212,7 +221,8 @@ function journalEntry(o: Operation, earlier: readonly JournalEntry[]): JournalEn
   return {
     op: o.op,
     path: o.path,
-    ...(o.op === 'rename' || o.op === 'copy' ? { from: o.from } : {}),
+    // Only a rename's source is undone; a copy's may lie outside the root (a payload).
+    ...(o.op === 'rename' ? { from: o.from } : {}),
     ...(o.op === 'symlink' ? { target: o.target } : {}),
     before,
   };
@@ -299,7 +309,7 @@ async function execute(o: Operation, id: string, i: number): Promise<void> {
 }
 
 /** Undo in reverse order; each undo checks the live state, so it is safe to repeat. */
-async function rollback(journal: Journal, dir: string): Promise<void> {
+async function rollback(journal: Journal, dir: string, generationFile: string | undefined): Promise<void> {
   for (let i = journal.entries.length - 1; i >= 0; i--) {
     const e = journal.entries[i];
     if (e === undefined) continue;
@@ -313,7 +323,7 @@ async function rollback(journal: Journal, dir: string): Promise<void> {
   }
   await restoreIndexes(journal);
   removeTemps(journal);
-  await rm(dir, { recursive: true, force: true });
+  closeJournal(journal, dir, generationFile);
 }
 
 function parentInsideRoot(journal: Journal, p: string): boolean {
@@ -379,9 +389,47 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
   }
 }
 
-async function cleanup(journal: Journal, dir: string): Promise<void> {
+async function cleanup(journal: Journal, dir: string, generationFile: string | undefined): Promise<void> {
   removeTemps(journal);
-  await rm(dir, { recursive: true, force: true });
+  closeJournal(journal, dir, generationFile);
+}
+
+/**
+ * The generation first, then the journal goes: a reader that found no journal before and
+ * after its read, and the same generation, read no change (src/system/stable-read.ts).
+ */
+function closeJournal(journal: Journal, dir: string, generationFile: string | undefined): void {
+  // Never written through a state directory leading out of the root.
+  if (generationFile !== undefined && parentInsideRoot(journal, generationFile))
+    bumpGeneration(generationFile, journal.id);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Length of the generation file: rewritten in place, so a full disk never refuses it. */
+const GENERATION_BYTES = 64;
+
+/**
+ * Writes the id of the journal being closed into the generation file, in place over the
+ * same bytes (no block to allocate on a full disk once the file exists). Best effort: a
+ * reader that cannot rely on it also compares the journal directory (stable-read.ts).
+ */
+function bumpGeneration(file: string, id: string): void {
+  const text = Buffer.alloc(GENERATION_BYTES, ' ');
+  text.write(`${id}\n`.slice(0, GENERATION_BYTES));
+  let fd: number | undefined;
+  try {
+    try {
+      fd = openSync(file, constants.O_WRONLY | constants.O_NOFOLLOW);
+    } catch {
+      mkdirSync(path.dirname(file), { recursive: true });
+      fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+    }
+    writeSync(fd, text, 0, text.length, 0);
+  } catch {
+    // Unwritable state directory: readers fall back on the journal directory.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function removeTemps(journal: Journal): void {
@@ -500,20 +548,6 @@ function assertInsideRoot(root: string, o: Operation): void {
       throw new EnvironmentError(
         `refusing to change ${p}: a symlink in its path leads outside the root (${parent})`,
       );
-    }
-  }
-}
-
-/** libc's realpath (what fs.promises.realpath calls), synchronously like the rest: see the top. */
-function realExistingAncestor(p: string): string {
-  let cur = p;
-  for (;;) {
-    try {
-      return realpathSync.native(cur);
-    } catch {
-      const up = path.dirname(cur);
-      if (up === cur) return cur;
-      cur = up;
     }
   }
 }

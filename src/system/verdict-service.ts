@@ -238,7 +238,7 @@ export class VerdictService implements UsabilityChecker {
     for (const [kernel, pending] of this.caches) {
       const c = await pending;
       if (c === undefined || !c.dirty) continue;
-      await writeCache(this.cacheFile(kernel), c);
+      await writeCache(this.cacheFile(kernel), c, this.paths.root);
       c.dirty = false;
     }
   }

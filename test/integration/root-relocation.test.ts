@@ -31,8 +31,9 @@ const MODULES = ['hello-abi', 'abi-provider'] as const;
 const hostFiles = (rel: string): boolean =>
   rel.startsWith('usr/src/linux-headers-') || rel.startsWith('usr/lib');
 
-/** What the commands never write, or write only as timestamps (the lock's owner). */
-const unwatched = (rel: string): boolean => hostFiles(rel) || rel === 'var/lib/dkms-abi/lock';
+/** What the commands never write, or write only as timestamps (the lock's owner, the verdict cache, the generation). */
+const unwatched = (rel: string): boolean =>
+  hostFiles(rel) || rel === 'var/lib/dkms-abi/lock' || rel.startsWith('var/lib/dkms-abi/cache');
 
 /** Every file, link target and directory name in the root that contains `needle`. */
 async function mentions(root: string, needle: string): Promise<string[]> {
