@@ -139,7 +139,11 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   }
   await faultPoint(step++, plan.description);
   // Committed: leftovers of the cleanup are removed by the next recovery.
-  await cleanup(journal, dir, opts.generationFile).catch(() => undefined);
+  try {
+    cleanup(journal, dir, opts.generationFile);
+  } catch {
+    // Leftovers of the cleanup are removed by the next recovery.
+  }
 }
 
 /**
@@ -194,7 +198,7 @@ export async function recoverJournals(
     const journal = parseJournal(text, root);
     if (typeof journal === 'string') throw new InputError(file, journal);
     if (exists(path.join(dir, 'committed'))) {
-      await cleanup(journal, dir, generationFile);
+      cleanup(journal, dir, generationFile);
       result.finished.push(journal.description);
     } else {
       await rollback(journal, dir, generationFile);
@@ -389,7 +393,7 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
   }
 }
 
-async function cleanup(journal: Journal, dir: string, generationFile: string | undefined): Promise<void> {
+function cleanup(journal: Journal, dir: string, generationFile: string | undefined): void {
   removeTemps(journal);
   closeJournal(journal, dir, generationFile);
 }
