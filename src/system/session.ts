@@ -4,6 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { describePlan, type Plan } from '../core/plan.js';
 import type { Context } from './context.js';
+import { announcedChange } from './change-marks.js';
 import { depmod } from './depmod.js';
 import { planSourceLinks } from './dkms-source-links.js';
 import { withLock } from './lock.js';
@@ -88,12 +89,16 @@ export async function withSession<T>(
       const kernels: string[] = [];
       for (const k of pending) if (await isDirectory(paths.kernelDir(k))) kernels.push(k);
       // The plans are committed: a failing depmod leaves them in place, only the index behind.
-      await depmod(
-        ctx,
-        kernels,
-        (k) =>
-          `depmod failed for ${k}; the changes made stay, ${k}'s modules.dep is out of date until depmod succeeds: fix it, then run the command again or dkms-abi verify --repair`,
-      );
+      // Outside a journal: announced to readers that take no lock (status).
+      if (kernels.length > 0)
+        await announcedChange(paths, 'depmod', () =>
+          depmod(
+            ctx,
+            kernels,
+            (k) =>
+              `depmod failed for ${k}; the changes made stay, ${k}'s modules.dep is out of date until depmod succeeds: fix it, then run the command again or dkms-abi verify --repair`,
+          ),
+        );
       return result;
     },
   );
@@ -108,11 +113,13 @@ export async function recover(ctx: Context): Promise<{ rolledBack: string[]; fin
   const kernels: string[] = [];
   for (const k of r.depmod) if (await isDirectory(ctx.paths.kernelDir(k))) kernels.push(k);
   if (kernels.length > 0)
-    await depmod(
-      ctx,
-      kernels,
-      (k) =>
-        `depmod failed for ${k} after an interrupted change was ended; its modules.dep is out of date until depmod succeeds: fix it, then run dkms-abi verify --repair`,
+    await announcedChange(ctx.paths, 'depmod', () =>
+      depmod(
+        ctx,
+        kernels,
+        (k) =>
+          `depmod failed for ${k} after an interrupted change was ended; its modules.dep is out of date until depmod succeeds: fix it, then run dkms-abi verify --repair`,
+      ),
     );
   return r;
 }

@@ -14,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
-  constants,
   fsyncSync,
   linkSync,
   lstatSync,
@@ -27,7 +26,6 @@ import {
   rmSync,
   symlinkSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import {
   copyFile,
@@ -55,6 +53,7 @@ import {
   type PriorState,
 } from '../core/journal.js';
 import type { Operation, Plan } from '../core/plan.js';
+import { bumpGeneration } from './change-marks.js';
 import { isInsideRoot, realExistingAncestor } from './rootfs.js';
 
 export interface ApplyOptions {
@@ -142,8 +141,9 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
   try {
     cleanup(journal, dir, opts.generationFile);
   } catch {
-    // Leftovers of the cleanup are removed by the next recovery.
+    // best effort, see above
   }
+  await pausePoint();
 }
 
 /**
@@ -401,39 +401,12 @@ function cleanup(journal: Journal, dir: string, generationFile: string | undefin
 /**
  * The generation first, then the journal goes: a reader that found no journal before and
  * after its read, and the same generation, read no change (src/system/stable-read.ts).
+ * Never written through a state directory leading out of the root.
  */
 function closeJournal(journal: Journal, dir: string, generationFile: string | undefined): void {
-  // Never written through a state directory leading out of the root.
   if (generationFile !== undefined && parentInsideRoot(journal, generationFile))
     bumpGeneration(generationFile, journal.id);
   rmSync(dir, { recursive: true, force: true });
-}
-
-/** Length of the generation file: rewritten in place, so a full disk never refuses it. */
-const GENERATION_BYTES = 64;
-
-/**
- * Writes the id of the journal being closed into the generation file, in place over the
- * same bytes (no block to allocate on a full disk once the file exists). Best effort: a
- * reader that cannot rely on it also compares the journal directory (stable-read.ts).
- */
-function bumpGeneration(file: string, id: string): void {
-  const text = Buffer.alloc(GENERATION_BYTES, ' ');
-  text.write(`${id}\n`.slice(0, GENERATION_BYTES));
-  let fd: number | undefined;
-  try {
-    try {
-      fd = openSync(file, constants.O_WRONLY | constants.O_NOFOLLOW);
-    } catch {
-      mkdirSync(path.dirname(file), { recursive: true });
-      fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
-    }
-    writeSync(fd, text, 0, text.length, 0);
-  } catch {
-    // Unwritable state directory: readers fall back on the journal directory.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 function removeTemps(journal: Journal): void {
@@ -616,7 +589,8 @@ function faultInjectionEnabled(): boolean {
  * when a transaction reaches that step; "<step>:fail" throws instead. Steps count the
  * operations, then depmod, then the commit mark, then cleanup. "+<n>" counts the steps of
  * all the process's transactions together (0-based), so a command made of several
- * transactions can be stopped at each of its steps in turn; "+<n>:fail" throws there.
+ * transactions can be stopped at each of its steps in turn; "+<n>:fail" throws there, and
+ * "…:stop" stops the process (SIGSTOP) there until it gets SIGCONT.
  * DKMS_ABI_FAULT_TRACE=<file> appends "<n> <step> <description>" for every step passed.
  */
 async function faultPoint(step: number, description: string): Promise<void> {
@@ -631,6 +605,23 @@ async function faultPoint(step: number, description: string): Promise<void> {
   const hit = at.startsWith('+') ? Number(at.slice(1)) === overall : Number(at) === step;
   if (!hit) return;
   if (how === 'fail') throw new EnvironmentError(`injected failure at transaction step ${step}`);
+  if (how === 'stop') {
+    // Stopped with the change half-made (and the lock held) until the test sends SIGCONT.
+    process.kill(process.pid, 'SIGSTOP');
+    return;
+  }
   process.kill(process.pid, 'SIGKILL');
   await new Promise(() => undefined);
+}
+
+/**
+ * Test-only (see FAULT_INJECTION): DKMS_ABI_FAULT_PAUSE=plan stops the process (SIGSTOP)
+ * after each plan is committed and its journal closed, until the test sends SIGCONT: the
+ * states between a command's plans, which a reader may see, can be recorded.
+ */
+async function pausePoint(): Promise<void> {
+  if (!faultInjectionEnabled() || process.env['DKMS_ABI_FAULT_PAUSE'] !== 'plan') return;
+  process.kill(process.pid, 'SIGSTOP');
+  // Let the signal land before going on.
+  await new Promise((resolve) => setImmediate(resolve));
 }

@@ -113,11 +113,12 @@ describe('the fault switches', () => {
     expect(await readFile(trace, 'utf8')).toBe('0 0 setup-hooks\n');
   });
 
-  it('the shipped bin/dkms-abi ignores DKMS_ABI_FAULT_AT and DKMS_ABI_FAULT_TRACE', async () => {
+  it('the shipped bin/dkms-abi ignores DKMS_ABI_FAULT_AT, DKMS_ABI_FAULT_TRACE and DKMS_ABI_FAULT_PAUSE', async () => {
     const r = await spawnCli(['setup-hooks'], {
       root: sb.root,
-      env: { DKMS_ABI_FAULT_AT: '0', DKMS_ABI_FAULT_TRACE: trace },
+      env: { DKMS_ABI_FAULT_AT: '0', DKMS_ABI_FAULT_TRACE: trace, DKMS_ABI_FAULT_PAUSE: 'plan' },
       shipped: true,
+      timeoutMs: 60_000,
     });
     expect([r.exitCode, r.signal, r.stderr]).toEqual([0, undefined, '']);
     expect(await exists(HOOK)).toBe(true);
