@@ -258,13 +258,3 @@ function renamed(err: unknown, from: string, to: string): unknown {
     err.message = err.message.replaceAll(`${from}/`, `${to}/`);
   return err;
 }
-
-/** Runs `fn` with `dir` held open beneath the root (openDirBeneath), closing it however it ends. */
-export function inDirBeneath<T>(root: string, dir: string, refusing: string, fn: (d: HeldDir) => T): T {
-  const d = openDirBeneath(root, dir, refusing);
-  try {
-    return fn(d);
-  } finally {
-    d.close();
-  }
-}
