@@ -4,6 +4,7 @@ import { UsageError, type ExitCode } from '../core/errors.js';
 import { installedState, moduleLine, rejectedNote } from '../core/status.js';
 import type { Context } from '../system/context.js';
 import { dkmsAdd, dkmsRemove } from '../system/dkms.js';
+import { planSourceLinks } from '../system/dkms-source-links.js';
 import { ensureRegistered, installModule } from '../flows/install.js';
 import { identifyKernel } from '../system/kernel-identity.js';
 import {
@@ -44,8 +45,10 @@ function requireKernel(o: KernelOption, verb: string): string {
 
 export async function add(ctx: Context, opts: ModuleTarget): Promise<ExitCode> {
   const mv = requireVersion(opts, 'add');
-  return withSession<ExitCode>(ctx, 'add', async () => {
+  return withSession<ExitCode>(ctx, 'add', async (session) => {
     const r = await dkmsAdd(ctx.paths, mv);
+    // dkms wrote the host path of the root: kept relative, so the root can move.
+    await session.apply(await planSourceLinks(ctx.paths));
     ctx.out.line(moduleLine(mv, r === 'added' ? 'added' : 'already added'));
     return 0;
   });

@@ -1,11 +1,12 @@
 // status: one dkms-style line per module/version/kernel/arch, read from the trees directly.
 import type { ExitCode } from '../core/errors.js';
-import { deriveStatus, formatStatusLine, type Usability } from '../core/status.js';
+import { deriveStatus, formatStatusLine, type StatusEntry, type Usability } from '../core/status.js';
 import { type TreeModule, treeOf } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
 import { scanRoot } from '../system/scan.js';
 import type { HeaderFinding } from '../core/header-record.js';
 import { treeModuleHeaders } from '../system/header-files.js';
+import { readStable } from '../system/stable-read.js';
 import { VerdictService } from '../system/verdict-service.js';
 
 export interface StatusOptions {
@@ -15,6 +16,20 @@ export interface StatusOptions {
 }
 
 export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCode> {
+  // No lock: a state that really existed, read again while a change overlapped the read.
+  const { entries, verdicts } = await readStable(ctx, () => readStatus(ctx, opts));
+  // Only verdicts of a stable read are kept.
+  await verdicts.flush();
+  if (ctx.json) ctx.out.json({ entries });
+  // One write, not one per line: status lists every module × kernel.
+  else if (entries.length > 0) ctx.out.line(entries.map(formatStatusLine).join('\n'));
+  return 0;
+}
+
+async function readStatus(
+  ctx: Context,
+  opts: StatusOptions,
+): Promise<{ entries: StatusEntry[]; verdicts: VerdictService }> {
   const snap = await scanRoot(ctx.paths);
   // The verdict service keeps each kernel's tree verdicts on disk, valid while the kernel's
   // files and the tree's modules are unchanged: status at boot or after an update only stats.
@@ -31,7 +46,6 @@ export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCod
       answers.set(key(tm, k.kernel), await verdicts.usability(tm, k.kernel));
     }
   }
-  await verdicts.flush();
   // Reused builds (built for another kernel): do the headers they read match this kernel's?
   const findings = new Map<string, HeaderFinding>();
   if (ctx.config.headerDrift !== 'ignore') {
@@ -51,8 +65,5 @@ export async function status(ctx: Context, opts: StatusOptions): Promise<ExitCod
     opts,
     (tm, kernel) => findings.get(key(tm, kernel)),
   );
-  if (ctx.json) ctx.out.json({ entries });
-  // One write, not one per line: status lists every module × kernel.
-  else if (entries.length > 0) ctx.out.line(entries.map(formatStatusLine).join('\n'));
-  return 0;
+  return { entries, verdicts };
 }

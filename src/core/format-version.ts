@@ -6,8 +6,11 @@
 /** Bumped when the layout of the state directory (<root>/var/lib/dkms-abi) changes incompatibly. */
 export const STATE_LAYOUT_VERSION = 1;
 
-/** Bumped when the journal's plan.json changes incompatibly. */
-export const JOURNAL_FORMAT_VERSION = 1;
+/**
+ * Bumped when the journal's plan.json changes incompatibly. 2: paths inside the root instead
+ * of host paths (version 1 is still read, see core/journal.ts).
+ */
+export const JOURNAL_FORMAT_VERSION = 2;
 
 /** Name of the file, in the state directory, that holds STATE_LAYOUT_VERSION. */
 export const LAYOUT_VERSION_FILE = 'layout-version';
@@ -22,7 +25,7 @@ export function versionProblem(found: unknown, reads: number, what: string): str
     return `unknown ${what} version ${JSON.stringify(version)} (this dkms-abi reads version ${reads})`;
   if (version > reads)
     return `${what} version ${version} is newer than this dkms-abi reads (version ${reads}): use the dkms-abi that wrote it, or a newer one`;
-  // Older than 1 does not exist yet: nothing to convert.
+  // An older version is converted by its reader (the journal's format 1, see core/journal.ts).
   return undefined;
 }
 

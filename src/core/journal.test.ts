@@ -8,12 +8,7 @@ const journal: Journal = {
   root: '/tmp/root',
   entries: [
     { op: 'mkdir', path: '/tmp/root/lib/modules/t/dkms', before: { kind: 'absent' } },
-    {
-      op: 'copy',
-      path: '/tmp/root/lib/modules/t/dkms/a.ko',
-      from: '/tmp/root/var/a.ko',
-      before: { kind: 'present' },
-    },
+    { op: 'copy', path: '/tmp/root/lib/modules/t/dkms/a.ko', before: { kind: 'present' } },
     {
       op: 'symlink',
       path: '/tmp/root/lib/modules/k/extra',
@@ -31,24 +26,51 @@ const journal: Journal = {
 const withField = (key: string, value: unknown): string =>
   JSON.stringify({ ...(JSON.parse(serializeJournal(journal)) as object), [key]: value });
 
+/** The same journal in a root moved or copied to /srv/copy. */
+const moved = (j: Journal, to: string): Journal =>
+  JSON.parse(JSON.stringify(j).replaceAll(j.root, to)) as Journal;
+
 describe('the journal format', () => {
   it('carries its format version and reads back what it wrote', () => {
     const text = serializeJournal(journal);
     expect(JSON.parse(text)).toMatchObject({ format: JOURNAL_FORMAT_VERSION });
-    expect(parseJournal(text)).toEqual(journal);
+    expect(parseJournal(text, '/tmp/root')).toEqual(journal);
   });
 
-  it('reads a journal written before journals were versioned (no "format") as version 1', () => {
-    expect(parseJournal(JSON.stringify(journal))).toEqual(journal);
-    const { root: _root, depmodDirs: _dirs, ...older } = journal;
-    expect(parseJournal(JSON.stringify(older))).toEqual(older);
+  it('names no host path: paths are written as seen inside the root, read under the root it is read for', () => {
+    const text = serializeJournal(journal);
+    expect(text).not.toContain('/tmp/root');
+    const written = JSON.parse(text) as { entries: object[]; depmodDirs: string[] };
+    expect(written.entries.slice(2, 4)).toMatchObject([
+      { path: '/lib/modules/k/extra', target: '../t' },
+      { path: '/x', from: '/y' },
+    ]);
+    expect(written.depmodDirs).toEqual(['/lib/modules/6.1.0-47-amd64']);
+    expect(parseJournal(text, '/srv/copy')).toEqual(moved(journal, '/srv/copy'));
+    expect(parseJournal(text, '/')).toEqual({ ...moved(journal, ''), root: '/' });
+  });
+
+  it('reads format 1 (host paths, and no "format" before journals were versioned) under the root it is read for', () => {
+    const v1 = JSON.stringify({ ...journal, format: 1 });
+    expect(parseJournal(v1, '/tmp/root')).toEqual(journal);
+    // A copy's source, which format 1 wrote and undo never needs, may lie anywhere.
+    const copyFrom = JSON.parse(v1) as { entries: { from?: string }[] };
+    copyFrom.entries[1] = { ...copyFrom.entries[1], from: '/var/cache/payload/a.ko' };
+    expect(parseJournal(JSON.stringify(copyFrom), '/tmp/root')).toEqual(journal);
+    expect(parseJournal(JSON.stringify(journal), '/srv/copy')).toEqual(moved(journal, '/srv/copy'));
+    const { root: _root, ...older } = journal;
+    expect(parseJournal(JSON.stringify(older), '/tmp/root')).toEqual(journal);
+    // Without the root it was written for, a path outside the one it is read for is refused.
+    expect(parseJournal(JSON.stringify(older), '/srv/copy')).toMatch(/^"depmodDirs": "\/tmp\/root\//);
   });
 
   it('refuses a newer format instead of undoing it by guesswork', () => {
-    expect(parseJournal(withField('format', 2))).toBe(
-      'journal format version 2 is newer than this dkms-abi reads (version 1): use the dkms-abi that wrote it, or a newer one',
+    expect(parseJournal(withField('format', 3), '/tmp/root')).toBe(
+      'journal format version 3 is newer than this dkms-abi reads (version 2): use the dkms-abi that wrote it, or a newer one',
     );
-    expect(parseJournal(withField('format', 'v1'))).toMatch(/^unknown journal format version "v1"/);
+    expect(parseJournal(withField('format', 'v1'), '/tmp/root')).toMatch(
+      /^unknown journal format version "v1"/,
+    );
   });
 
   it.each([
@@ -56,7 +78,17 @@ describe('the journal format', () => {
     ['an array', '[]', /^not an object$/],
     ['no id', withField('id', undefined), /"id"/],
     ['an id with a slash', withField('id', '../x'), /"id"/],
-    ['a relative root', withField('root', 'tmp/root'), /"root"/],
+    ['a relative root (format 1)', JSON.stringify({ ...journal, format: 1, root: 'tmp/root' }), /"root"/],
+    [
+      'a path outside the root it names (format 1)',
+      JSON.stringify({ ...journal, format: 1, depmodDirs: ['/etc'] }),
+      /"depmodDirs"/,
+    ],
+    [
+      'a path climbing out of the root',
+      withField('entries', [{ op: 'mkdir', path: '/lib/../../etc', before: { kind: 'absent' } }]),
+      /^entry 0: "path": "\/lib\/..\/..\/etc" is not a path inside the root$/,
+    ],
     ['depmod not a list', withField('depmod', '6.1.0'), /"depmod"/],
     ['relative depmodDirs', withField('depmodDirs', ['lib']), /"depmodDirs"/],
     ['entries not a list', withField('entries', {}), /"entries"/],
@@ -86,7 +118,7 @@ describe('the journal format', () => {
       /"before"/,
     ],
   ])('refuses %s', (_what, text, want) => {
-    const r = parseJournal(text);
+    const r = parseJournal(text, '/tmp/root');
     expect(typeof r).toBe('string');
     expect(r).toMatch(want);
   });

@@ -1,21 +1,39 @@
-// One small file replaced whole (tmp + rename in its directory), for caches dkms-abi can do
-// without: a state directory it may not write is not an error.
+// One small file replaced whole (tmp + rename in its directory), for caches and logs dkms-abi
+// can do without: a state directory it may not write is not an error. Confined to the root:
+// never written through a directory that leads out of it.
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isInsideRoot, realExistingAncestor, realRootOf } from './rootfs.js';
 
 const UNWRITABLE = new Set(['EACCES', 'EROFS', 'EPERM', 'ENOSPC', 'EDQUOT']);
 
-/** tmp + rename in the same directory; a state directory we may not write is not an error. */
-export async function writeAtomically(file: string, data: string): Promise<void> {
+/**
+ * tmp + rename in the same directory, only while that directory lies inside `root` (checked
+ * before its parents are made and again right before the write and the rename; the temporary
+ * file is created exclusively, so a link planted at its name is never followed). A state
+ * directory we may not write, or one that leads out of the root, is skipped, not an error
+ * (commands refuse such a state directory before they start: state-layout.ts).
+ */
+export async function writeAtomically(file: string, data: string, root: string): Promise<void> {
+  const dir = path.dirname(file);
+  const realRoot = realRootOf(root);
+  const confined = (): boolean => isInsideRoot(realRoot, realExistingAncestor(dir));
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(tmp, data);
+    if (!confined()) return;
+    await mkdir(dir, { recursive: true });
+    if (!confined()) return;
+    await writeFile(tmp, data, { flag: 'wx' });
+    if (!confined()) {
+      await rm(tmp, { force: true });
+      return;
+    }
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     const code = (err as NodeJS.ErrnoException).code ?? '';
     // A recursive mkdir on a read-only file system reports ENOENT, not EROFS.
-    if (!UNWRITABLE.has(code) && code !== 'ENOENT') throw err;
+    // EEXIST: something was planted at the temporary name.
+    if (!UNWRITABLE.has(code) && code !== 'ENOENT' && code !== 'EEXIST') throw err;
   }
 }

@@ -3,7 +3,7 @@ import type { Config } from '../core/config.js';
 import { loadConfig } from './config.js';
 import type { Output } from './output.js';
 import { makePaths, type Paths } from './paths.js';
-import { checkStateLayout } from './state-layout.js';
+import { checkStateConfined, checkStateLayout } from './state-layout.js';
 
 export interface Context {
   readonly root: string;
@@ -22,7 +22,9 @@ export interface GlobalOptions {
 export async function makeContext(opts: GlobalOptions, out: Output): Promise<Context> {
   const config = await loadConfig(opts.root, opts.config);
   const paths = makePaths(opts.root, config.paths);
-  // Before any command reads the state: a layout written by a newer dkms-abi is refused.
+  // Before any command reads or writes the state: one leading out of the root is refused,
+  // and a layout written by a newer dkms-abi.
+  checkStateConfined(paths);
   await checkStateLayout(paths);
   return { root: opts.root, paths, config, json: opts.json, out };
 }

@@ -43,6 +43,7 @@ import {
   type LdtarballOptions,
 } from '../core/dkms-argv.js';
 import { CommandFailedError, EnvironmentError, InputError } from '../core/errors.js';
+import { writeAtomically } from './atomic-write.js';
 import { readShellVariables } from './dkms-conf.js';
 import { run, type RunResult } from './exec.js';
 import type { Paths } from './paths.js';
@@ -207,19 +208,18 @@ export async function dkmsBuild(
   const ms = Math.round(performance.now() - started);
   const result = classifyBuild(r.exitCode, r.stdout, r.stderr);
   switch (result.kind) {
-    case 'built':
-      return {
-        kind: 'built',
-        modules: await builtModules(base),
-        makeLog: path.join(base, 'log', 'make.log'),
-        ms,
-      };
+    case 'built': {
+      const makeLog = path.join(base, 'log', 'make.log');
+      await logInsideRoot(paths, makeLog);
+      return { kind: 'built', modules: await builtModules(base), makeLog, ms };
+    }
     case 'already-built':
       return { kind: 'already-built', modules: await builtModules(base) };
     case 'excluded':
       return { kind: 'excluded', message: result.message };
     case 'build-failed': {
       const makeLog = path.join(paths.dkmsTree, req.module, req.version, 'build', 'make.log');
+      await logInsideRoot(paths, makeLog);
       return {
         kind: 'build-failed',
         exitCode: result.exitCode,
@@ -249,6 +249,18 @@ export async function dkmsBuild(
     case 'failed':
       throw failed(argv, r);
   }
+}
+
+/**
+ * make.log names the root's host path on every line (dkms ran make with host paths): written
+ * again as a build inside the root would have logged it, so nothing kept in the root names
+ * where the root is (docs/safety.md). A log that cannot be read or written stays as it is.
+ */
+async function logInsideRoot(paths: Paths, file: string): Promise<void> {
+  if (paths.root === '/') return;
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined || !text.includes(`${paths.root}/`)) return;
+  await writeAtomically(file, text.replaceAll(`${paths.root}/`, '/'), paths.root);
 }
 
 async function builtModules(base: string): Promise<string[]> {

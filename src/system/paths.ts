@@ -17,6 +17,8 @@ export interface Paths {
   readonly configDropInDir: string;
   readonly lockFile: string;
   readonly journalDir: string;
+  /** Changed whenever a journal closes (src/system/txn.ts): lets status read without the lock. */
+  readonly generationFile: string;
   readonly abiArchiveDir: string;
   kernelDir(kver: string): string;
   extraLink(kver: string): string;
@@ -54,6 +56,7 @@ export function makePaths(root: string, overrides: PathOverrides = {}): Paths {
     configDropInDir: host('/etc/dkms-abi.conf.d'),
     lockFile: path.join(stateDir, 'lock'),
     journalDir: path.join(stateDir, 'journal'),
+    generationFile: path.join(stateDir, 'cache', 'generation'),
     abiArchiveDir: path.join(stateDir, 'abi'),
     kernelDir: (kver) => path.join(modulesDir, kver),
     extraLink: (kver) => path.join(modulesDir, kver, 'extra'),

@@ -4,9 +4,11 @@
 import { stat } from 'node:fs/promises';
 import { describePlan, type Plan } from '../core/plan.js';
 import type { Context } from './context.js';
+import { announcedChange } from './change-marks.js';
 import { depmod } from './depmod.js';
+import { planSourceLinks } from './dkms-source-links.js';
 import { withLock } from './lock.js';
-import { checkStateLayout, writeLayoutVersion } from './state-layout.js';
+import { checkStateConfined, checkStateLayout, writeLayoutVersion } from './state-layout.js';
 import { applyPlan, recoverJournals } from './txn.js';
 
 export interface Session {
@@ -46,12 +48,14 @@ export async function withSession<T>(
         ),
     },
     async () => {
-      // Checked again under the lock: the state is read (the journal first) only if ours.
+      // Checked again under the lock: the state is read (the journal first) only if ours,
+      // and only where it was confined when the command started.
+      checkStateConfined(paths);
       let layoutWritten = (await checkStateLayout(paths)).written;
       await recover(ctx);
       const dryRun = opts.dryRun === true;
       const pending = new Set<string>();
-      const result = await fn({
+      const session: Session = {
         dryRun,
         apply: async (plan) => {
           if (dryRun) {
@@ -70,22 +74,31 @@ export async function withSession<T>(
             {
               root: paths.root,
               journalDir: paths.journalDir,
+              generationFile: paths.generationFile,
               depmod: (kernels) => depmod(ctx, kernels),
               depmodDirs: (kernels) => kernels.map((k) => paths.kernelDir(k)),
             },
           );
           if (operations !== plan.operations) layoutWritten = true;
         },
-      });
+      };
+      // A root added to by dkms-abi before source links were kept relative, then moved or
+      // copied, finds its sources again before anything reads them.
+      await session.apply(await planSourceLinks(paths));
+      const result = await fn(session);
       const kernels: string[] = [];
       for (const k of pending) if (await isDirectory(paths.kernelDir(k))) kernels.push(k);
       // The plans are committed: a failing depmod leaves them in place, only the index behind.
-      await depmod(
-        ctx,
-        kernels,
-        (k) =>
-          `depmod failed for ${k}; the changes made stay, ${k}'s modules.dep is out of date until depmod succeeds: fix it, then run the command again or dkms-abi verify --repair`,
-      );
+      // Outside a journal: announced to readers that take no lock (status).
+      if (kernels.length > 0)
+        await announcedChange(paths, 'depmod', () =>
+          depmod(
+            ctx,
+            kernels,
+            (k) =>
+              `depmod failed for ${k}; the changes made stay, ${k}'s modules.dep is out of date until depmod succeeds: fix it, then run the command again or dkms-abi verify --repair`,
+          ),
+        );
       return result;
     },
   );
@@ -93,18 +106,20 @@ export async function withSession<T>(
 
 /** Completes or undoes interrupted changes; must run under the lock. */
 export async function recover(ctx: Context): Promise<{ rolledBack: string[]; finished: string[] }> {
-  const r = await recoverJournals(ctx.paths.journalDir);
+  const r = await recoverJournals(ctx.paths.journalDir, ctx.paths.root, ctx.paths.generationFile);
   for (const d of r.rolledBack) ctx.out.note(`rolled back an interrupted change: ${d}`);
   for (const d of r.finished) ctx.out.note(`finished an interrupted change: ${d}`);
   // A kernel removed by the interrupted change has nothing left to index.
   const kernels: string[] = [];
   for (const k of r.depmod) if (await isDirectory(ctx.paths.kernelDir(k))) kernels.push(k);
   if (kernels.length > 0)
-    await depmod(
-      ctx,
-      kernels,
-      (k) =>
-        `depmod failed for ${k} after an interrupted change was ended; its modules.dep is out of date until depmod succeeds: fix it, then run dkms-abi verify --repair`,
+    await announcedChange(ctx.paths, 'depmod', () =>
+      depmod(
+        ctx,
+        kernels,
+        (k) =>
+          `depmod failed for ${k} after an interrupted change was ended; its modules.dep is out of date until depmod succeeds: fix it, then run dkms-abi verify --repair`,
+      ),
     );
   return r;
 }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
+  constants,
   fsyncSync,
   linkSync,
   lstatSync,
@@ -53,7 +54,8 @@ import {
   type PriorState,
 } from '../core/journal.js';
 import type { Operation, Plan } from '../core/plan.js';
-import { isInsideRoot } from './rootfs.js';
+import { bumpGeneration } from './change-marks.js';
+import { isInsideRoot, openDirBeneath, realExistingAncestor, realNames, type HeldDir } from './rootfs.js';
 
 export interface ApplyOptions {
   readonly root: string;
@@ -66,6 +68,12 @@ export interface ApplyOptions {
    * index then describes the tree as it is again, even after a depmod that half-failed.
    */
   readonly depmodDirs?: (kernels: readonly string[]) => readonly string[];
+  /**
+   * Bumped before a journal is removed (the change is committed or undone), so a reader
+   * that takes no lock (status) can tell that a change ran while it read: see
+   * bumpGeneration and src/system/stable-read.ts.
+   */
+  readonly generationFile?: string;
 }
 
 export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
@@ -84,25 +92,52 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     ...(runsDepmod && opts.depmodDirs !== undefined ? { depmodDirs: opts.depmodDirs(plan.depmod) } : {}),
   };
   const dir = path.join(opts.journalDir, id);
+  // The journal's directories are held open beneath the root, like the trees' (execute).
+  let journalDir: HeldDir | undefined;
+  let ownDir: HeldDir | undefined;
   try {
-    await mkdirParents(opts.journalDir);
+    journalDir = openDirBeneath(opts.root, opts.journalDir, opts.journalDir, { create: true });
     // Not recursive: a recursive mkdir on a read-only filesystem reports ENOENT, not EROFS.
-    await mkdir(dir);
-    writeDurable(path.join(dir, 'plan.json'), serializeJournal(journal));
-    fsyncDir(opts.journalDir);
+    mkdirSync(journalDir.at(id));
+    ownDir = openDirBeneath(opts.root, dir, dir);
+    writeDurable(ownDir.at('plan.json'), serializeJournal(journal));
+    journalDir.sync();
   } catch (err) {
     // Nothing live was touched: leave no half-written journal behind.
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    throw environmentError(plan, err, 'nothing was changed');
+    ownDir?.close();
+    if (journalDir !== undefined) {
+      rmSync(journalDir.at(id), { recursive: true, force: true });
+      journalDir.close();
+    }
+    throw environmentError(
+      plan,
+      realNames(err, ...[journalDir, ownDir].filter(isHeld)),
+      'nothing was changed',
+    );
   }
+  try {
+    await applyJournaled(plan, opts, journal, dir, ownDir);
+  } finally {
+    ownDir.close();
+    journalDir.close();
+  }
+}
 
+async function applyJournaled(
+  plan: Plan,
+  opts: ApplyOptions,
+  journal: Journal,
+  dir: string,
+  ownDir: HeldDir,
+): Promise<void> {
+  const runsDepmod = opts.depmod !== undefined && plan.depmod.length > 0;
   let step = 0;
   try {
     for (const [i, o] of plan.operations.entries()) {
       await faultPoint(step++, plan.description);
       // Checked again now: an earlier operation of this plan may have changed a parent.
       assertInsideRoot(opts.root, o);
-      await execute(o, id, i);
+      await execute(opts.root, o, journal.id, i, step - 1);
     }
     await faultPoint(step++, plan.description);
     if (runsDepmod) {
@@ -112,7 +147,7 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     await faultPoint(step++, plan.description);
   } catch (err) {
     try {
-      await rollback(journal, dir);
+      await rollback(journal, dir, opts.generationFile);
     } catch (undoErr) {
       throw environmentError(
         plan,
@@ -123,15 +158,24 @@ export async function applyPlan(plan: Plan, opts: ApplyOptions): Promise<void> {
     throw environmentError(plan, err, 'the change was rolled back');
   }
   try {
-    writeDurable(path.join(dir, 'committed'), '');
+    writeDurable(ownDir.at('committed'), '');
   } catch (err) {
     // Without the commit mark the change is not durable yet: undo it.
-    await rollback(journal, dir).catch(() => undefined);
-    throw environmentError(plan, err, 'the change was rolled back');
+    await rollback(journal, dir, opts.generationFile).catch(() => undefined);
+    throw environmentError(plan, realNames(err, ownDir), 'the change was rolled back');
   }
   await faultPoint(step++, plan.description);
   // Committed: leftovers of the cleanup are removed by the next recovery.
-  await cleanup(journal, dir).catch(() => undefined);
+  try {
+    cleanup(journal, dir, opts.generationFile);
+  } catch {
+    // best effort, see above
+  }
+  await pausePoint();
+}
+
+function isHeld(d: HeldDir | undefined): d is HeldDir {
+  return d !== undefined;
 }
 
 /**
@@ -151,9 +195,14 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Finishes or rolls back journals left by runs that died. Returns kernels needing depmod. */
+/**
+ * Finishes or rolls back journals left by runs that died, in the root at host path `root`
+ * (the journal's paths are read relative to it). Returns kernels needing depmod.
+ */
 export async function recoverJournals(
   journalDir: string,
+  root: string,
+  generationFile?: string,
 ): Promise<{ rolledBack: string[]; finished: string[]; depmod: string[] }> {
   const result = { rolledBack: [] as string[], finished: [] as string[], depmod: [] as string[] };
   let ids: string[];
@@ -178,13 +227,13 @@ export async function recoverJournals(
     }
     // A journal this program cannot read is left where it is: undoing it by guesswork
     // could damage the trees more than the interrupted change did.
-    const journal = parseJournal(text);
+    const journal = parseJournal(text, root);
     if (typeof journal === 'string') throw new InputError(file, journal);
     if (exists(path.join(dir, 'committed'))) {
-      await cleanup(journal, dir);
+      cleanup(journal, dir, generationFile);
       result.finished.push(journal.description);
     } else {
-      await rollback(journal, dir);
+      await rollback(journal, dir, generationFile);
       result.rolledBack.push(journal.description);
     }
     result.depmod.push(...journal.depmod);
@@ -208,7 +257,8 @@ function journalEntry(o: Operation, earlier: readonly JournalEntry[]): JournalEn
   return {
     op: o.op,
     path: o.path,
-    ...(o.op === 'rename' || o.op === 'copy' ? { from: o.from } : {}),
+    // Only a rename's source is undone; a copy's may lie outside the root (a payload).
+    ...(o.op === 'rename' ? { from: o.from } : {}),
     ...(o.op === 'symlink' ? { target: o.target } : {}),
     before,
   };
@@ -239,6 +289,7 @@ function stateOf(p: string): PriorState {
 async function stage(o: Extract<Operation, { op: 'write' | 'copy' }>, tmp: string): Promise<void> {
   await rm(tmp, { force: true });
   if (o.op === 'write') {
+    // O_EXCL: a link planted at the temporary name is never followed.
     const fh = await open(tmp, 'wx', o.mode ?? 0o644);
     try {
       // chmod explicitly: the mode given to open() is filtered by the umask.
@@ -249,8 +300,8 @@ async function stage(o: Extract<Operation, { op: 'write' | 'copy' }>, tmp: strin
       await fh.close();
     }
   } else {
-    await copyFile(o.from, tmp);
-    const fh = await open(tmp, 'r+');
+    await copyFile(o.from, tmp, constants.COPYFILE_EXCL);
+    const fh = await open(tmp, constants.O_RDWR | constants.O_NOFOLLOW);
     try {
       if (o.mode !== undefined) await fh.chmod(o.mode);
       await fh.sync();
@@ -260,96 +311,120 @@ async function stage(o: Extract<Operation, { op: 'write' | 'copy' }>, tmp: strin
   }
 }
 
-async function execute(o: Operation, id: string, i: number): Promise<void> {
-  const dir = path.dirname(o.path);
-  switch (o.op) {
-    case 'mkdir':
-      mkdirSync(o.path);
-      break;
-    case 'write':
-    case 'copy':
-      // Staged in the destination's directory (which an earlier mkdir may have created).
-      await stage(o, tmpName(o.path, id, i, 'new'));
-      if (exists(o.path)) linkSync(o.path, tmpName(o.path, id, i, 'old'));
-      renameSync(tmpName(o.path, id, i, 'new'), o.path);
-      break;
-    case 'symlink': {
-      // A symlink is retargeted atomically by renaming a new link over it.
-      const tmp = tmpName(o.path, id, i, 'new');
-      rmSync(tmp, { force: true });
-      symlinkSync(o.target, tmp);
-      keepAside(o.path, tmpName(o.path, id, i, 'old'));
-      renameSync(tmp, o.path);
-      break;
+/**
+ * Runs one operation through its directory held open beneath the root (openDirBeneath in
+ * rootfs.ts): the check that the directory lies inside the root and the change act on the
+ * same directory, even if it is swapped for a symlink meanwhile.
+ */
+async function execute(root: string, o: Operation, id: string, i: number, step: number): Promise<void> {
+  const d = openDirBeneath(root, path.dirname(o.path), o.path);
+  const held = [d];
+  try {
+    const name = path.basename(o.path);
+    const tmp = (kind: TmpKind): string => d.at(tmpBase(id, i, kind));
+    actPoint(step, o);
+    switch (o.op) {
+      case 'mkdir':
+        mkdirSync(d.at(name));
+        break;
+      case 'write':
+      case 'copy':
+        // Staged in the destination's directory (which an earlier mkdir may have created).
+        await stage(o, tmp('new'));
+        if (exists(d.at(name))) linkSync(d.at(name), tmp('old'));
+        renameSync(tmp('new'), d.at(name));
+        break;
+      case 'symlink':
+        // A symlink is retargeted atomically by renaming a new link over it.
+        rmSync(tmp('new'), { force: true });
+        symlinkSync(o.target, tmp('new'));
+        keepAside(d.at(name), tmp('old'));
+        renameSync(tmp('new'), d.at(name));
+        break;
+      case 'rename': {
+        const from = openDirBeneath(root, path.dirname(o.from), o.from);
+        held.push(from);
+        keepAside(d.at(name), tmp('old'));
+        renameSync(from.at(path.basename(o.from)), d.at(name));
+        from.sync();
+        break;
+      }
+      case 'remove':
+        renameSync(d.at(name), tmp('gone'));
+        break;
     }
-    case 'rename':
-      keepAside(o.path, tmpName(o.path, id, i, 'old'));
-      renameSync(o.from, o.path);
-      fsyncDir(path.dirname(o.from));
-      break;
-    case 'remove':
-      renameSync(o.path, tmpName(o.path, id, i, 'gone'));
-      break;
+    d.sync();
+  } catch (err) {
+    throw realNames(err, ...held);
+  } finally {
+    for (const h of held) h.close();
   }
-  fsyncDir(dir);
 }
 
 /** Undo in reverse order; each undo checks the live state, so it is safe to repeat. */
-async function rollback(journal: Journal, dir: string): Promise<void> {
+async function rollback(journal: Journal, dir: string, generationFile: string | undefined): Promise<void> {
   for (let i = journal.entries.length - 1; i >= 0; i--) {
     const e = journal.entries[i];
     if (e === undefined) continue;
     // An operation refused or never reached did nothing; its path's parent may now be a
     // link this plan made (even one leading out of the root): never act through it.
-    if (!parentInsideRoot(journal, e.path)) continue;
-    // A staged file is never live: remove it first, so undoing a mkdir finds its directory
-    // empty (a write cut short by ENOSPC leaves a partial one).
-    await rm(tmpName(e.path, journal.id, i, 'new'), { recursive: true, force: true });
-    await undo(e, journal.id, i);
+    const d = holdBeneath(journal.root, path.dirname(e.path));
+    if (d === undefined) continue;
+    try {
+      // A staged file is never live: remove it first, so undoing a mkdir finds its directory
+      // empty (a write cut short by ENOSPC leaves a partial one).
+      await rm(d.at(tmpBase(journal.id, i, 'new')), { recursive: true, force: true });
+      await undo(journal.root, e, d, journal.id, i);
+    } catch (err) {
+      throw realNames(err, d);
+    } finally {
+      d.close();
+    }
   }
   await restoreIndexes(journal);
   removeTemps(journal);
-  await rm(dir, { recursive: true, force: true });
+  closeJournal(journal, dir, generationFile);
 }
 
-function parentInsideRoot(journal: Journal, p: string): boolean {
-  if (journal.root === undefined) return true;
-  let realRoot: string;
+/**
+ * `dir` held open beneath the root; undefined when it is gone or leads out of the root
+ * (nothing to undo there, and nothing may be done through it).
+ */
+function holdBeneath(root: string, dir: string): HeldDir | undefined {
   try {
-    realRoot = realpathSync.native(journal.root);
-  } catch {
-    realRoot = journal.root;
+    return openDirBeneath(root, dir, dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof EnvironmentError || code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
   }
-  return isInsideRoot(realRoot, realExistingAncestor(path.dirname(p)));
 }
 
-async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
-  const p = e.path;
+async function undo(root: string, e: JournalEntry, d: HeldDir, id: string, i: number): Promise<void> {
+  const p = d.at(path.basename(e.path));
+  const tmp = (kind: TmpKind): string => d.at(tmpBase(id, i, kind));
   switch (e.op) {
     case 'mkdir':
       if (e.before.kind === 'absent') await rmdir(p).catch(() => undefined);
       break;
     case 'write':
     case 'copy': {
-      const old = tmpName(p, id, i, 'old');
-      if (exists(old)) await rename(old, p);
+      if (exists(tmp('old'))) await rename(tmp('old'), p);
       else if (e.before.kind === 'absent') await rm(p, { force: true });
       break;
     }
     case 'symlink': {
       // A regular file the link replaced comes back first.
-      const old = tmpName(p, id, i, 'old');
-      if (exists(old)) {
-        await rename(old, p);
+      if (exists(tmp('old'))) {
+        await rename(tmp('old'), p);
         break;
       }
       if (e.before.kind === 'symlink') {
         const current = await readlink(p).catch(() => undefined);
         if (current !== e.before.target) {
-          const tmp = tmpName(p, id, i, 'new');
-          await rm(tmp, { force: true });
-          await symlink(e.before.target, tmp);
-          await rename(tmp, p);
+          await rm(tmp('new'), { force: true });
+          await symlink(e.before.target, tmp('new'));
+          await rename(tmp('new'), p);
         }
       } else if (e.before.kind === 'absent') {
         const st = await lstat(p).catch(() => undefined);
@@ -358,45 +433,71 @@ async function undo(e: JournalEntry, id: string, i: number): Promise<void> {
       break;
     }
     case 'rename': {
-      if (e.from !== undefined && !exists(e.from) && exists(p)) await rename(p, e.from);
-      const old = tmpName(p, id, i, 'old');
-      if (exists(old)) await rename(old, p);
+      // Moved back only into a source directory still inside the root.
+      const from = e.from === undefined ? undefined : holdBeneath(root, path.dirname(e.from));
+      if (from !== undefined && e.from !== undefined) {
+        try {
+          const back = from.at(path.basename(e.from));
+          if (!exists(back) && exists(p)) await rename(p, back);
+          from.sync();
+        } catch (err) {
+          throw realNames(err, from);
+        } finally {
+          from.close();
+        }
+      }
+      if (exists(tmp('old'))) await rename(tmp('old'), p);
       break;
     }
     case 'remove': {
-      const gone = tmpName(p, id, i, 'gone');
-      if (exists(gone)) await rename(gone, p);
+      if (exists(tmp('gone'))) await rename(tmp('gone'), p);
       break;
     }
   }
-  try {
-    fsyncDir(path.dirname(p));
-  } catch {
-    // best effort, as before
-  }
+  d.sync();
 }
 
-async function cleanup(journal: Journal, dir: string): Promise<void> {
+function cleanup(journal: Journal, dir: string, generationFile: string | undefined): void {
   removeTemps(journal);
-  await rm(dir, { recursive: true, force: true });
+  closeJournal(journal, dir, generationFile);
+}
+
+/**
+ * The generation first, then the journal goes: a reader that found no journal before and
+ * after its read, and the same generation, read no change (src/system/stable-read.ts).
+ * Never written through a state directory leading out of the root.
+ */
+function closeJournal(journal: Journal, dir: string, generationFile: string | undefined): void {
+  if (generationFile !== undefined) bumpGeneration(journal.root, generationFile, journal.id);
+  const journals = holdBeneath(journal.root, path.dirname(dir));
+  if (journals === undefined) return;
+  try {
+    rmSync(journals.at(path.basename(dir)), { recursive: true, force: true });
+  } finally {
+    journals.close();
+  }
 }
 
 function removeTemps(journal: Journal): void {
-  for (const d of journal.depmodDirs ?? []) {
-    if (!parentInsideRoot(journal, path.join(d, 'x'))) continue;
-    let names: string[];
+  const prefix = indexPrefix(journal.id);
+  for (const dir of journal.depmodDirs ?? []) {
+    const d = holdBeneath(journal.root, dir);
+    if (d === undefined) continue;
     try {
-      names = readdirSync(d);
-    } catch {
-      names = [];
+      for (const name of readdirSync(d.at('.')))
+        if (name.startsWith(prefix)) rmSync(d.at(name), { force: true });
+    } finally {
+      d.close();
     }
-    for (const name of names)
-      if (name.startsWith(`${indexPrefix(journal.id)}`)) rmSync(path.join(d, name), { force: true });
   }
   for (const [i, e] of journal.entries.entries()) {
-    if (!parentInsideRoot(journal, e.path)) continue;
-    for (const kind of ['new', 'old', 'gone'] as const) {
-      rmSync(tmpName(e.path, journal.id, i, kind), { recursive: true, force: true });
+    const d = holdBeneath(journal.root, path.dirname(e.path));
+    if (d === undefined) continue;
+    try {
+      for (const kind of ['new', 'old', 'gone'] as const)
+        rmSync(d.at(tmpBase(journal.id, i, kind)), { recursive: true, force: true });
+    } finally {
+      d.close();
     }
   }
 }
@@ -430,43 +531,54 @@ function indexPrefix(id: string): string {
  */
 async function keepIndexes(journal: Journal): Promise<void> {
   const prefix = indexPrefix(journal.id);
-  for (const d of journal.depmodDirs ?? []) {
-    if (!parentInsideRoot(journal, path.join(d, 'x'))) continue;
-    let names: string[];
+  for (const dir of journal.depmodDirs ?? []) {
+    // No such kernel directory: depmod has nothing to replace there.
+    const d = holdBeneath(journal.root, dir);
+    if (d === undefined) continue;
     try {
-      names = (await readdir(d)).filter((n) => DEPMOD_OUTPUT.test(n)).sort();
-    } catch {
-      continue; // no such kernel directory: depmod has nothing to replace there
+      const names = (await readdir(d.at('.'))).filter((n) => DEPMOD_OUTPUT.test(n)).sort();
+      for (const n of names) {
+        await rm(d.at(prefix + n), { force: true });
+        await link(d.at(n), d.at(prefix + n));
+      }
+      writeDurable(d.at(`${prefix}done`), names.map((n) => `${n}\n`).join(''));
+    } catch (err) {
+      throw realNames(err, d);
+    } finally {
+      d.close();
     }
-    for (const n of names) {
-      await rm(path.join(d, prefix + n), { force: true });
-      await link(path.join(d, n), path.join(d, prefix + n));
-    }
-    writeDurable(path.join(d, `${prefix}done`), names.map((n) => `${n}\n`).join(''));
   }
 }
 
 /** On rollback: the kept index files back, and any depmod created where there was none removed. */
 async function restoreIndexes(journal: Journal): Promise<void> {
   const prefix = indexPrefix(journal.id);
-  for (const d of journal.depmodDirs ?? []) {
-    if (!parentInsideRoot(journal, path.join(d, 'x'))) continue;
-    const done = await readFile(path.join(d, `${prefix}done`), 'utf8').catch(() => undefined);
-    if (done === undefined) continue;
-    const kept = new Set(done.split('\n').filter((n) => n !== ''));
-    for (const n of await readdir(d)) {
-      if (DEPMOD_OUTPUT.test(n) && !kept.has(n)) await rm(path.join(d, n), { force: true });
+  for (const dir of journal.depmodDirs ?? []) {
+    const d = holdBeneath(journal.root, dir);
+    if (d === undefined) continue;
+    try {
+      const done = await readFile(d.at(`${prefix}done`), 'utf8').catch(() => undefined);
+      if (done === undefined) continue;
+      const kept = new Set(done.split('\n').filter((n) => n !== ''));
+      for (const n of await readdir(d.at('.'))) {
+        if (DEPMOD_OUTPUT.test(n) && !kept.has(n)) await rm(d.at(n), { force: true });
+      }
+      for (const n of kept) if (exists(d.at(prefix + n))) await rename(d.at(prefix + n), d.at(n));
+      await rm(d.at(`${prefix}done`), { force: true });
+      d.sync();
+    } catch (err) {
+      throw realNames(err, d);
+    } finally {
+      d.close();
     }
-    for (const n of kept) {
-      if (exists(path.join(d, prefix + n))) await rename(path.join(d, prefix + n), path.join(d, n));
-    }
-    await rm(path.join(d, `${prefix}done`), { force: true });
-    fsyncDir(d);
   }
 }
 
-function tmpName(p: string, id: string, i: number, kind: 'new' | 'old' | 'gone'): string {
-  return path.join(path.dirname(p), `.dkms-abi.${id}.${i}.${kind}`);
+type TmpKind = 'new' | 'old' | 'gone';
+
+/** The name, in an operation's directory, of its staged (new) or set-aside (old, gone) entry. */
+function tmpBase(id: string, i: number, kind: TmpKind): string {
+  return `.dkms-abi.${id}.${i}.${kind}`;
 }
 
 /**
@@ -501,20 +613,6 @@ function assertInsideRoot(root: string, o: Operation): void {
   }
 }
 
-/** libc's realpath (what fs.promises.realpath calls), synchronously like the rest: see the top. */
-function realExistingAncestor(p: string): string {
-  let cur = p;
-  for (;;) {
-    try {
-      return realpathSync.native(cur);
-    } catch {
-      const up = path.dirname(cur);
-      if (up === cur) return cur;
-      cur = up;
-    }
-  }
-}
-
 function exists(p: string): boolean {
   try {
     lstatSync(p);
@@ -526,7 +624,12 @@ function exists(p: string): boolean {
 
 function writeDurable(file: string, text: string): void {
   const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
+  // O_NOFOLLOW: a link planted at the temporary name is refused, never written through.
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o644,
+  );
   try {
     writeFileSync(fd, text);
     fsyncSync(fd);
@@ -575,7 +678,8 @@ function faultInjectionEnabled(): boolean {
  * when a transaction reaches that step; "<step>:fail" throws instead. Steps count the
  * operations, then depmod, then the commit mark, then cleanup. "+<n>" counts the steps of
  * all the process's transactions together (0-based), so a command made of several
- * transactions can be stopped at each of its steps in turn; "+<n>:fail" throws there.
+ * transactions can be stopped at each of its steps in turn; "+<n>:fail" throws there, and
+ * "…:stop" stops the process (SIGSTOP) there until it gets SIGCONT.
  * DKMS_ABI_FAULT_TRACE=<file> appends "<n> <step> <description>" for every step passed.
  */
 async function faultPoint(step: number, description: string): Promise<void> {
@@ -588,8 +692,49 @@ async function faultPoint(step: number, description: string): Promise<void> {
   if (spec === undefined) return;
   const [at = '', how] = spec.split(':');
   const hit = at.startsWith('+') ? Number(at.slice(1)) === overall : Number(at) === step;
-  if (!hit) return;
+  // "stop-act" stops later, at the operation's act point (actPoint).
+  if (!hit || how === 'stop-act') return;
   if (how === 'fail') throw new EnvironmentError(`injected failure at transaction step ${step}`);
+  if (how === 'stop') {
+    // Stopped with the change half-made (and the lock held) until the test sends SIGCONT.
+    process.kill(process.pid, 'SIGSTOP');
+    return;
+  }
   process.kill(process.pid, 'SIGKILL');
   await new Promise(() => undefined);
+}
+
+/**
+ * Test-only (see FAULT_INJECTION): the moment an operation acts, its directories held open
+ * and checked. DKMS_ABI_FAULT_AT="+<n>:stop-act" stops the process (SIGSTOP) there, at the
+ * n-th step, until it gets SIGCONT: a test can swap a directory for a symlink between the
+ * check and the act. A test applying plans in its own process can set a hook instead
+ * (setActHook). Synchronous: the operation runs right after it.
+ */
+function actPoint(step: number, o: Operation): void {
+  if (!faultInjectionEnabled()) return;
+  actHook?.(step, o);
+  const spec = process.env['DKMS_ABI_FAULT_AT'];
+  if (spec === undefined || !spec.endsWith(':stop-act')) return;
+  if (spec.startsWith('+') ? Number(spec.slice(1, -':stop-act'.length)) === faultPointsPassed - 1 : false)
+    process.kill(process.pid, 'SIGSTOP');
+}
+
+let actHook: ((step: number, o: Operation) => void) | undefined;
+
+/** For tests that apply plans in their own process: called at each operation's act point. */
+export function setActHook(hook: ((step: number, o: Operation) => void) | undefined): void {
+  actHook = hook;
+}
+
+/**
+ * Test-only (see FAULT_INJECTION): DKMS_ABI_FAULT_PAUSE=plan stops the process (SIGSTOP)
+ * after each plan is committed and its journal closed, until the test sends SIGCONT: the
+ * states between a command's plans, which a reader may see, can be recorded.
+ */
+async function pausePoint(): Promise<void> {
+  if (!faultInjectionEnabled() || process.env['DKMS_ABI_FAULT_PAUSE'] !== 'plan') return;
+  process.kill(process.pid, 'SIGSTOP');
+  // Let the signal land before going on.
+  await new Promise((resolve) => setImmediate(resolve));
 }

@@ -65,7 +65,7 @@ export function readCache(file: string): CacheFile | undefined {
 }
 
 /** Writes the entry (without its dirty flag) in the current format. */
-export async function writeCache(file: string, c: CacheFile): Promise<void> {
+export async function writeCache(file: string, c: CacheFile, root: string): Promise<void> {
   const { dirty: _dirty, ...content } = c;
-  await writeAtomically(file, `${JSON.stringify({ format: CACHE_FORMAT, ...content })}\n`);
+  await writeAtomically(file, `${JSON.stringify({ format: CACHE_FORMAT, ...content })}\n`, root);
 }

@@ -259,7 +259,7 @@ export class VerdictService implements UsabilityChecker {
     for (const [kernel, pending] of this.caches) {
       const c = await pending;
       if (c === undefined || !c.dirty) continue;
-      await writeCache(this.cacheFile(kernel), c);
+      await writeCache(this.cacheFile(kernel), c, this.paths.root);
       c.dirty = false;
     }
   }
@@ -287,7 +287,7 @@ export class VerdictService implements UsabilityChecker {
   private treeScan(dir: string, fresh: boolean): Promise<TreeScan> {
     let s = fresh ? undefined : this.treeScans.get(dir);
     if (s === undefined) {
-      s = scanTree(dir);
+      s = scanTree(this.paths, dir);
       this.treeScans.set(dir, s);
     }
     return s;
@@ -471,9 +471,9 @@ async function readKernelState(paths: Paths, kernel: string): Promise<KernelStat
     `v${VERDICT_LOGIC_VERSION}`,
     kernel,
     extra.target ?? '',
-    fileStamp(symvers?.host),
-    fileStamp(config?.host),
-    fileStamp(path.join(paths.kernelDir(kernel), 'modules.order')),
+    fileStamp(paths, symvers?.host),
+    fileStamp(paths, config?.host),
+    fileStamp(paths, path.join(paths.kernelDir(kernel), 'modules.order')),
   ];
   return { treeDir, stamp: parts.join('\n') };
 }
@@ -481,15 +481,18 @@ async function readKernelState(paths: Paths, kernel: string): Promise<KernelStat
 /**
  * "path:size:mtime:ctime:inode" (statted synchronously: status stamps every tree file on every
  * kernel). Size and mtime alone miss a file rewritten in place with its mtime put back
- * (touch -r); ctime cannot be put back, and a file renamed over it has another inode.
+ * (touch -r); ctime cannot be put back, and a file renamed over it has another inode. The
+ * path as seen inside the root: the cache is kept in the root and must not name where the
+ * root is (a moved root keeps its cache; a copy, with other inodes, judges again).
  */
-function fileStamp(file: string | undefined): string {
+function fileStamp(paths: Paths, file: string | undefined): string {
   if (file === undefined) return '-';
   const st = statSync(file, { throwIfNoEntry: false });
-  return st === undefined ? `${file}:-` : `${file}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+  const name = `/${path.relative(paths.root, file)}`;
+  return st === undefined ? `${name}:-` : `${name}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
 }
 
-async function scanTree(dir: string): Promise<TreeScan> {
+async function scanTree(paths: Paths, dir: string): Promise<TreeScan> {
   const modules = await scanTreeModules(dir);
   // The stamp is the text itself rather than a digest of it: exact, and loading node:crypto
   // cost a status run more than comparing a few kilobytes.
@@ -499,7 +502,7 @@ async function scanTree(dir: string): Promise<TreeScan> {
     parts.push(`${tmKey(tm)}\0${tm.builtFor}\0${JSON.stringify(tm.unloadable ?? {})}\0`);
     for (const f of tm.files) {
       const file = path.join(dir, f);
-      const st = fileStamp(file);
+      const st = fileStamp(paths, file);
       fileStamps.set(file, st);
       parts.push(`${st}\0`);
     }

@@ -8,7 +8,7 @@ import path from 'node:path';
 export const BIN = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
 /** The same CLI with the fault switches honoured (the shipped BIN ignores them). */
 export const FAULT_ENTRY = path.resolve(import.meta.dirname, 'fault-entry.js');
-const FAULT_SWITCHES = ['DKMS_ABI_FAULT_AT', 'DKMS_ABI_FAULT_TRACE'];
+const FAULT_SWITCHES = ['DKMS_ABI_FAULT_AT', 'DKMS_ABI_FAULT_TRACE', 'DKMS_ABI_FAULT_PAUSE'];
 const DIST_CLI = path.resolve(import.meta.dirname, '../../dist/cli.mjs');
 
 export interface CliResult {

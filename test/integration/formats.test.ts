@@ -84,13 +84,13 @@ describe('the journal format', () => {
     await rm(sb.host(HOOK));
     const journal = sb.host(`${STATE}/journal/zz-newer/plan.json`);
     await mkdir(path.dirname(journal), { recursive: true });
-    await writeFile(journal, JSON.stringify({ format: 2, id: 'zz-newer', operations: [] }));
+    await writeFile(journal, JSON.stringify({ format: 3, id: 'zz-newer', operations: [] }));
     const before = await snapshotTree(sb.root, { ignore: (rel) => rel === `${STATE}/lock` });
     const r = await runCli(['setup-hooks'], { root: sb.root });
     expect(r).toEqual({
       exitCode: 2,
       stdout: '',
-      stderr: `dkms-abi: ${journal}: journal format version 2 is newer than this dkms-abi reads (version 1): use the dkms-abi that wrote it, or a newer one\n`,
+      stderr: `dkms-abi: ${journal}: journal format version 3 is newer than this dkms-abi reads (version 2): use the dkms-abi that wrote it, or a newer one\n`,
     });
     expect(await snapshotTree(sb.root, { ignore: (rel) => rel === `${STATE}/lock` })).toEqual(before);
     expect(await exists(`${STATE}/lock`)).toBe(false);
@@ -113,11 +113,12 @@ describe('the fault switches', () => {
     expect(await readFile(trace, 'utf8')).toBe('0 0 setup-hooks\n');
   });
 
-  it('the shipped bin/dkms-abi ignores DKMS_ABI_FAULT_AT and DKMS_ABI_FAULT_TRACE', async () => {
+  it('the shipped bin/dkms-abi ignores DKMS_ABI_FAULT_AT, DKMS_ABI_FAULT_TRACE and DKMS_ABI_FAULT_PAUSE', async () => {
     const r = await spawnCli(['setup-hooks'], {
       root: sb.root,
-      env: { DKMS_ABI_FAULT_AT: '0', DKMS_ABI_FAULT_TRACE: trace },
+      env: { DKMS_ABI_FAULT_AT: '0', DKMS_ABI_FAULT_TRACE: trace, DKMS_ABI_FAULT_PAUSE: 'plan' },
       shipped: true,
+      timeoutMs: 60_000,
     });
     expect([r.exitCode, r.signal, r.stderr]).toEqual([0, undefined, '']);
     expect(await exists(HOOK)).toBe(true);

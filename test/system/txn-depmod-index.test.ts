@@ -112,7 +112,7 @@ describe('depmod index files in a transaction', () => {
     );
     expect(r.signal).toBe('SIGKILL');
     expect(await readFile(path.join(kdir(K), 'modules.dep'), 'utf8')).toBe('new');
-    const recovered = await recoverJournals(journalDir);
+    const recovered = await recoverJournals(journalDir, root);
     expect(recovered.rolledBack).toEqual(['install new.ko']);
     expect(await live()).toEqual(before);
   });

@@ -151,7 +151,7 @@ describe('recovery after SIGKILL', () => {
           env: { ...process.env, DKMS_ABI_FAULT_AT: String(step) },
         },
       );
-      const recovered = await recoverJournals(journalDir);
+      const recovered = await recoverJournals(journalDir, root);
       const snap = await snapshotTree(root, { ignore: (r) => r.startsWith('var') || r === 'plan.json' });
       expect(noTemps(snap)).toEqual([]);
       if (r.signal === 'SIGKILL') {
@@ -206,14 +206,14 @@ describe('reading journals back', () => {
     const journal = JSON.parse(
       await readFile(path.join(journalDir, id ?? '', 'plan.json'), 'utf8'),
     ) as object;
-    expect(journal).toMatchObject({ format: 1, description: 'd' });
+    expect(journal).toMatchObject({ format: 2, description: 'd', entries: [{ path: '/new' }] });
   });
 
   it.each([
     [
       'a newer format',
-      JSON.stringify({ format: 2 }),
-      /journal format version 2 is newer than this dkms-abi reads \(version 1\)/,
+      JSON.stringify({ format: 3 }),
+      /journal format version 3 is newer than this dkms-abi reads \(version 2\)/,
     ],
     ['garbage', '{"id": "x", "entries": [', /not JSON/],
   ])(
@@ -223,7 +223,7 @@ describe('reading journals back', () => {
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, text);
       const before = await snapshotTree(root);
-      const err = (await recoverJournals(journalDir).catch((e: unknown) => e)) as Error;
+      const err = (await recoverJournals(journalDir, root).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(InputError);
       expect(err.message.startsWith(`${file}: `)).toBe(true);
       expect(err.message).toMatch(want);
@@ -234,7 +234,7 @@ describe('reading journals back', () => {
   it('a journal directory without plan.json (killed before it was durable) is removed', async () => {
     await mkdir(path.join(journalDir, 'y'), { recursive: true });
     await writeFile(path.join(journalDir, 'y', 'plan.json.tmp'), '{"id":');
-    expect(await recoverJournals(journalDir)).toEqual({ rolledBack: [], finished: [], depmod: [] });
+    expect(await recoverJournals(journalDir, root)).toEqual({ rolledBack: [], finished: [], depmod: [] });
     expect(await readdir(journalDir)).toEqual([]);
   });
 });
