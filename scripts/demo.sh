@@ -1,8 +1,10 @@
 #!/bin/sh
 # dkms-abi demo, in a sandbox root (nothing outside it is touched):
 #  1. kernel A (6.1.0-47-amd64, with headers): build and install the bundled examples;
-#  2. kernel B, a rebuilt package of the same ABI, without headers (only /boot/symvers-B.gz,
-#     as RHEL and SUSE ship it): every module becomes installed-abi, no compiler runs;
+#  2. kernel B, a rebuilt package of the same ABI, installed as Debian's linux-image package
+#     installs it: vmlinuz, config and in-tree modules, no headers and no Module.symvers
+#     (dkms-abi reads the exports from the image): every module becomes installed-abi, no
+#     compiler runs;
 #  3. kernel C (6.1.0-50-amd64, another ABI): the modules are rebuilt for it;
 #  4. status from dkms-abi, and from stock dkms on the same trees.
 set -eu
@@ -33,8 +35,12 @@ for m in hello-abi abi-provider abi-consumer blobdrv; do dkms_abi add "$m/1.0"; 
 dkms_abi kernel add $A
 
 echo "== kernel B: $B — same ABI, no headers, no compiler needed"
+image=${DKMS_ABI_CACHE:-/var/cache/dkms-abi}/images/$A
 mkdir -p "$root/lib/modules/$B"
-gzip -c "/usr/src/linux-headers-$A/Module.symvers" >"$root/boot/symvers-$B.gz"
+# Hard links when the sandbox shares the cache's file system, copies otherwise.
+cp -al "$image/lib/modules/$A/kernel" "$image/lib/modules/$A/modules.order" "$root/lib/modules/$B/" 2>/dev/null ||
+	cp -a "$image/lib/modules/$A/kernel" "$image/lib/modules/$A/modules.order" "$root/lib/modules/$B/"
+cp -al "$image/boot/vmlinuz-$A" "$root/boot/vmlinuz-$B" 2>/dev/null || cp -a "$image/boot/vmlinuz-$A" "$root/boot/vmlinuz-$B"
 sed "s/$A/$B/g" "$root/boot/config-$A" >"$root/boot/config-$B"
 dkms_abi kernel add $B
 

@@ -8,8 +8,8 @@ import { EnvironmentError, type ExitCode } from '../core/errors.js';
 import { parseKernelRelease } from '../core/release.js';
 import { parseSymvers } from '../core/symvers.js';
 import type { Context } from '../system/context.js';
-import { checkReferences, identifyKernel } from '../system/kernel-identity.js';
-import { findKernelSymvers, symversCandidates } from '../system/kernel-files.js';
+import { checkReferences, identifyKernel, kernelSymvers } from '../system/kernel-identity.js';
+import { symversCandidates } from '../system/kernel-files.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { withSession } from '../system/session.js';
 import { readSymversText } from '../system/symvers-file.js';
@@ -50,7 +50,7 @@ export async function abiShow(ctx: Context, opts: AbiKernelOptions): Promise<Exi
 }
 
 export async function abiUpdate(ctx: Context, opts: AbiKernelOptions): Promise<ExitCode> {
-  const symvers = await findKernelSymvers(ctx.paths, opts.kernel);
+  const symvers = await kernelSymvers(ctx, opts.kernel);
   if (symvers === undefined) {
     throw new EnvironmentError(
       `no Module.symvers for ${opts.kernel} (looked in ${symversCandidates(ctx.paths, opts.kernel).join(', ')})`,

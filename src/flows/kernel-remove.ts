@@ -1,10 +1,12 @@
 // kernel remove: unregister a kernel from its ABI tree — DKMS's marks for it go, builds made
 // for it move to a kernel that shares them, its extra/ link goes, and the tree goes with its
 // last kernel. One transaction; the modules stay in the tree for the kernels that remain.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { sameAbi } from '../core/abi-id.js';
 import { type Snapshot, treeOf } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
+import { derivedSymversFile } from '../system/kernel-files.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
@@ -29,6 +31,9 @@ export async function removeKernel(ctx: Context, session: Session, kernel: strin
     (k) => k.kernel !== kernel && k.abi !== undefined && sameAbi(k.abi, abi),
   );
   if (others.length === 0) await plan.add({ op: 'remove', path: ctx.paths.abiTree(abi.flavour, abi.abiver) });
+  // The Module.symvers derived from its image (image-symvers.ts) goes with it.
+  const derived = path.dirname(ctx.paths.host(derivedSymversFile(ctx.paths, kernel)));
+  if (existsSync(derived)) await plan.add({ op: 'remove', path: derived });
   await session.apply({
     description: `kernel remove ${kernel}`,
     operations: plan.operations,

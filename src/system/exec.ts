@@ -12,7 +12,7 @@ export interface RunOptions {
   /** Exit codes that are answers, not failures (e.g. dkms 77 = skipped). */
   readonly okExitCodes?: readonly number[];
   readonly hint?: string;
-  readonly input?: string;
+  readonly input?: string | Uint8Array;
   readonly timeoutMs?: number;
 }
 
@@ -40,6 +40,23 @@ export function baseEnv(): Record<string, string> {
 }
 
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await runCollecting(argv, opts);
+  return { exitCode: r.exitCode, stdout: decode(r.stdout), stderr: r.stderr };
+}
+
+/** run() for a tool whose output is bytes (a decompressor): stdout as it came. */
+export async function runBytes(
+  argv: readonly string[],
+  opts: RunOptions = {},
+): Promise<{ readonly exitCode: number; readonly stdout: Buffer }> {
+  const r = await runCollecting(argv, opts);
+  return { exitCode: r.exitCode, stdout: r.stdout };
+}
+
+async function runCollecting(
+  argv: readonly string[],
+  opts: RunOptions,
+): Promise<{ readonly exitCode: number; readonly stdout: Buffer; readonly stderr: string }> {
   const [file, ...args] = argv;
   if (file === undefined) throw new TypeError('run: empty argv');
   let result: Outcome;
@@ -60,7 +77,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
         argv,
         exitCode: code,
         signal: result.signal,
-        stderrTail: notFound ? `${file}: command not found` : tail(stderr || stdout, 4000),
+        stderrTail: notFound ? `${file}: command not found` : tail(stderr || decode(stdout), 4000),
         ...(result.timedOut && opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       },
       opts.hint ?? (notFound ? 'run scripts/setup-system.sh to install the tools dkms-abi uses' : undefined),
@@ -77,7 +94,7 @@ interface Outcome {
   /** The spawn error's code (ENOENT: no such program). */
   readonly code: string | undefined;
   readonly timedOut: boolean;
-  readonly stdout: string;
+  readonly stdout: Buffer;
   readonly stderr: string;
 }
 
@@ -122,7 +139,7 @@ function spawnAndCollect(file: string, args: readonly string[], opts: RunOptions
         signal: signal ?? undefined,
         code: spawnError?.code,
         timedOut,
-        stdout: decode(out),
+        stdout: Buffer.concat(out),
         stderr: decode(err),
       });
     };
@@ -174,8 +191,9 @@ function spawnAndCollect(file: string, args: readonly string[], opts: RunOptions
 
 const utf8 = new TextDecoder();
 
-function decode(chunks: readonly Buffer[]): string {
-  return chunks.length === 0 ? '' : utf8.decode(Buffer.concat(chunks));
+function decode(chunks: readonly Buffer[] | Buffer): string {
+  const bytes = Buffer.isBuffer(chunks) ? chunks : Buffer.concat(chunks);
+  return bytes.length === 0 ? '' : utf8.decode(bytes);
 }
 
 function tail(text: string, max: number): string {

@@ -1,6 +1,7 @@
 // Finds a kernel's files inside a root the way distributions lay them out: its
 // Module.symvers (headers, RHEL's kernels dir, /boot/symvers-*.gz which exists without
-// headers) and its config. Paths resolve with chroot semantics.
+// headers, else the one dkms-abi derived from the kernel's image: image-symvers.ts) and its
+// config. Paths resolve with chroot semantics.
 import { accessSync } from 'node:fs';
 import type { Paths } from './paths.js';
 import { resolveInRoot } from './rootfs.js';
@@ -18,7 +19,13 @@ export function symversCandidates(paths: Paths, kernel: string): string[] {
     `${paths.inner.sourceTree}/kernels/${kernel}/Module.symvers`,
     `${paths.inner.bootDir}/symvers-${kernel}.gz`,
     `${paths.inner.bootDir}/symvers-${kernel}`,
+    derivedSymversFile(paths, kernel),
   ];
+}
+
+/** Where the Module.symvers derived from a headerless kernel's image is kept (inside the root). */
+export function derivedSymversFile(paths: Paths, kernel: string): string {
+  return `${paths.inner.stateDir}/kernels/${kernel}/Module.symvers`;
 }
 
 export function configCandidates(paths: Paths, kernel: string): string[] {

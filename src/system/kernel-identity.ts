@@ -14,7 +14,8 @@ import { EnvironmentError } from '../core/errors.js';
 import { checkKernelRelease, parseKernelRelease } from '../core/release.js';
 import { parseSymvers, type Symvers } from '../core/symvers.js';
 import type { Context } from './context.js';
-import { findKernelSymvers, symversCandidates, type FoundFile } from './kernel-files.js';
+import { derivedSymversFile, findKernelSymvers, symversCandidates, type FoundFile } from './kernel-files.js';
+import { ensureImageSymvers, kernelImageFile } from './image-symvers.js';
 import { readExtra } from './scan.js';
 import { parseSymversOnce, readSymversText } from './symvers-file.js';
 
@@ -43,11 +44,11 @@ export async function identifyKernel(ctx: Context, kernel: string): Promise<Kern
     const abi = { flavour, abiver: override.abiver };
     return { kernel, abi, treeName: abiTreeName(abi), source: 'config' };
   }
-  const symvers = await findKernelSymvers(ctx.paths, kernel);
+  const symvers = await kernelSymvers(ctx, kernel);
   if (symvers === undefined) {
     throw new EnvironmentError(
       `no Module.symvers for ${kernel} (looked in ${symversCandidates(ctx.paths, kernel).join(', ')})`,
-      `install linux-headers-${kernel}, or declare its ABI with "[kernel:${kernel}] abiver = N" in /etc/dkms-abi.conf, or an extra -> ../kernel-abi-<flavour>-<N> link`,
+      `install linux-headers-${kernel} (or its image: ${kernelImageFile(ctx.paths, kernel)}), or declare its ABI with "[kernel:${kernel}] abiver = N" in /etc/dkms-abi.conf, or an extra -> ../kernel-abi-<flavour>-<N> link`,
     );
   }
   const text = await readSymversText(symvers.host);
@@ -66,6 +67,16 @@ export async function identifyKernel(ctx: Context, kernel: string): Promise<Kern
       ? { newReference: { path: ctx.paths.abiReference(flavour, decision.abiver), text } }
       : {}),
   };
+}
+
+/**
+ * The kernel's Module.symvers: a file its packages installed, else the one derived from its
+ * image (derived again when the image changed since).
+ */
+export async function kernelSymvers(ctx: Context, kernel: string): Promise<FoundFile | undefined> {
+  const found = await findKernelSymvers(ctx.paths, kernel);
+  if (found !== undefined && found.inner !== derivedSymversFile(ctx.paths, kernel)) return found;
+  return (await ensureImageSymvers(ctx.paths, kernel, (line) => ctx.out.note(line))) ?? found;
 }
 
 /**

@@ -126,23 +126,34 @@ const RELEASE_FILES = [
 
 /**
  * A second kernel release with the same ABI as a real one, as a distribution's rebuilt
- * kernel package would be: same Module.symvers and config, another release string. With
- * headers (a copy whose release files are rewritten) modules can be built for it; without,
- * only /boot/symvers-<release>.gz exists (RHEL/SUSE style), so it can only reuse builds.
+ * kernel package would be: same exports and config, another release string. With headers (a
+ * copy whose release files are rewritten) modules can be built for it. Without, it is what
+ * Debian's linux-image package installs: /boot/vmlinuz-<release>, /boot/config-<release> and
+ * the in-tree modules (hard links of the real image's), no Module.symvers anywhere, so it can
+ * only reuse builds; `bootSymvers` adds /boot/symvers-<release>.gz, as RHEL and SUSE ship it.
  */
 export async function addSameAbiKernel(
   root: string,
   from: string,
   to: string,
-  opts: { readonly headers: boolean; readonly system?: string },
+  opts: { readonly headers: boolean; readonly system?: string; readonly bootSymvers?: boolean },
 ): Promise<void> {
   const hostHeaders = hostHeadersDir(from, opts.system);
   await mkdir(path.join(root, 'lib/modules', to), { recursive: true });
   const config = (await readFile(path.join(hostHeaders, '.config'), 'utf8')).replaceAll(from, to);
   await writeFile(path.join(root, 'boot', `config-${to}`), config);
-  if (!opts.headers) {
+  if (opts.bootSymvers === true) {
     const symvers = await readFile(path.join(hostHeaders, 'Module.symvers'));
     await writeFile(path.join(root, 'boot', `symvers-${to}.gz`), gzipSync(symvers));
+  }
+  if (!opts.headers) {
+    await execa('cp', [
+      '-al',
+      path.join(IMAGES_DIR, from, 'boot', `vmlinuz-${from}`),
+      path.join(root, 'boot', `vmlinuz-${to}`),
+    ]);
+    if (!(await exists(path.join(root, 'lib/modules', to, 'kernel'))))
+      await addImageModules(root, from, { as: to, bootFiles: false });
     return;
   }
   const dest = path.join(root, 'usr/src', `linux-headers-${to}`);

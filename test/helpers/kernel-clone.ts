@@ -8,7 +8,7 @@ export function addSameAbiKernel(
   sb: SandboxRoot,
   from: string,
   to: string,
-  opts: { readonly headers: boolean },
+  opts: { readonly headers: boolean; readonly bootSymvers?: boolean },
 ): Promise<void> {
   return addToRoot(sb.root, from, to, { ...opts, system: sb.system });
 }
@@ -31,6 +31,7 @@ export async function upgradeInPlace(
     `lib/modules/${release}/build`,
     `boot/config-${release}`,
     `boot/symvers-${release}.gz`,
+    `boot/vmlinuz-${release}`,
   ]) {
     await rm(sb.host(inner), { recursive: true, force: true });
   }

@@ -35,7 +35,7 @@ describe('abi show and abi update', () => {
       source: 'symvers',
       symvers: `/lib/modules/${A}/build/Module.symvers`,
     });
-    // B has only /boot/symvers-B.gz, identical to A's: compatible, nothing to archive.
+    // B has no headers: its Module.symvers, read from its image, is A's: compatible, nothing to archive.
     expect((await cli('abi', 'update', B)).stdout).toBe(
       `${B}: compatible with amd64-1; reference unchanged\n`,
     );

@@ -18,7 +18,7 @@ import { copyExampleSource, makeSandboxRoot, type SandboxRoot } from '../helpers
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const A = '6.1.0-47-amd64';
-const B = '6.1.0-47.1-amd64'; // same ABI as A, only /boot/symvers-B.gz
+const B = '6.1.0-47.1-amd64'; // same ABI as A, no headers (its image and modules only)
 const BLOB = 'blobdrv-modules-amd64-1';
 
 const pkgJson = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };

@@ -105,10 +105,20 @@ describe('sharing one build across an ABI', () => {
 
   it('gives a same-ABI kernel without headers every module as installed-abi, compiling nothing', async () => {
     const logsBefore = await makeLogs();
+    // As Debian installs it: vmlinuz, config and in-tree modules; no Module.symvers anywhere.
     await addSameAbiKernel(sb, A, B, { headers: false });
     const r = await cli('kernel', 'add', B);
     expect(r.exitCode).toBe(0);
     expect(await makeLogs()).toEqual(logsBefore);
+    // Its exports, with their CRCs, read from the image and its modules: A's, line for line.
+    expect(r.stderr).toContain(
+      `${B}: no Module.symvers (no headers installed); reading the exports of /boot/vmlinuz-${B}`,
+    );
+    const derived = await readFile(sb.host(`var/lib/dkms-abi/kernels/${B}/Module.symvers`), 'utf8');
+    const shipped = await readFile(sb.host(`usr/src/linux-headers-${A}/Module.symvers`), 'utf8');
+    expect(derived.trim().split('\n').sort()).toEqual(shipped.trim().split('\n').sort());
+    // Derived once: the next command reads the kept file.
+    expect((await cli('kernel', 'add', B)).stderr).not.toContain('no Module.symvers');
     const s = await runCliJson<{
       entries: { module: string; kernel: string; state: string; builtFor: string }[];
     }>(['status', '-k', B], { root: sb.root });
@@ -189,6 +199,8 @@ describe('sharing one build across an ABI', () => {
     expect((await stockDkms('status', '-m', 'abi-consumer', '-k', B)).stdout).toContain(': installed');
     for (const k of [B, '6.1.0-47.2-amd64']) expect((await cli('kernel', 'remove', k)).exitCode).toBe(0);
     expect(await readdir(sb.host('lib/modules'))).not.toContain(TREE_A);
+    // What was derived from B's image goes with it.
+    expect(await readdir(sb.host('var/lib/dkms-abi/kernels')).catch(() => [])).toEqual([]);
     expect(await danglingLinks(sb.root)).toEqual([]);
   });
 });

@@ -22,7 +22,7 @@ import { snapshotTree, type TreeSnapshot } from '../../helpers/tree-snapshot.js'
 
 /** The kernel with headers: modules are built for it. */
 export const A = '6.1.0-47-amd64';
-/** Same ABI as A, no headers (only /boot/symvers-B.gz): reuses A's builds. */
+/** Same ABI as A, no headers (its image and modules, as Debian installs it): reuses A's builds. */
 export const B = '6.1.0-47.1-amd64';
 /**
  * A's symbols with one CRC changed (a symbol neither example imports), no headers: a new ABI
