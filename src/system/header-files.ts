@@ -55,9 +55,14 @@ export async function recordBuildHeaders(
 ): Promise<HeaderHash[]> {
   const log = await readFile(makeLog, 'utf8').catch(() => '');
   const roots = await headerRoots(kernelSourceDir);
+  // make.log names paths as seen inside the root (dkms.ts logInsideRoot rewrites the host's).
+  const inner = {
+    build: insideRoot(paths, roots.build),
+    ...(roots.source !== undefined ? { source: insideRoot(paths, roots.source) } : {}),
+  };
   const files = new Set<string>();
   for (const f of parseIncludeTrace(log)) {
-    const key = kernelHeaderKey(f, roots);
+    const key = kernelHeaderKey(f, roots) ?? kernelHeaderKey(f, inner);
     if (key !== undefined) files.add(key);
   }
   if (files.size > 0) for (const f of KBUILD_FORCED_HEADERS) files.add(f);
@@ -67,6 +72,11 @@ export async function recordBuildHeaders(
     if (sha256 !== undefined) out.push({ file, sha256 });
   }
   return out;
+}
+
+/** A host path under the root as seen inside it (unchanged when outside the root). */
+function insideRoot(paths: Paths, host: string): string {
+  return paths.root !== '/' && host.startsWith(`${paths.root}/`) ? host.slice(paths.root.length) : host;
 }
 
 async function headersRelease(dir: string): Promise<string> {

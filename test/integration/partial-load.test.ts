@@ -61,10 +61,12 @@ describe('a package with a module the loader refuses', () => {
   it('a same-ABI kernel without headers reuses the build: installed-abi with the same detail', async () => {
     const r = await cli('kernel', 'add', B);
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe(`${MV}, ${B}: linked (installed-abi, no build)\n`);
+    expect(r.stdout).toBe(`${MV}, ${B}: linked (installed-abi, no build; headers not checked)\n`);
     const s = await cli('status', MV, '-k', B);
     expect(s.stdout).toMatch(
-      new RegExp(`^${MV}, ${B}, ${ARCH}: installed-abi \\(from ${A}\\) \\(${REFUSED.source}\\)\\n$`),
+      new RegExp(
+        `^${MV}, ${B}, ${ARCH}: installed-abi \\(from ${A}; headers not checked\\) \\(${REFUSED.source}\\)\\n$`,
+      ),
     );
     const j = await runCliJson<StatusJson>(['status', MV, '-k', B], { root: sb.root });
     expect(j.json.entries[0]?.state).toBe('installed-abi');

@@ -73,10 +73,13 @@ describe('status while writers change the root', () => {
   });
   afterAll(() => sb.cleanup());
 
-  it('records the states between every plan of one cycle (the writer paused after each)', async () => {
+  it('records the states between every plan of two cycles (the writer paused after each)', async () => {
     states.add(await statusOf(sb.root));
     let pauses = 0;
-    for (const args of CYCLE) {
+    // Two: a cycle ends where it started but for B's modules.dep, which the first cycle's depmod
+    // leaves newer than the untouched abi-provider and older than the reinstalled hello-abi; from
+    // the second cycle on, each is the same.
+    for (const args of [...CYCLE, ...CYCLE]) {
       const child = startWriter(sb.root, args, { DKMS_ABI_FAULT_PAUSE: 'plan' });
       const pid = child.pid ?? 0;
       let ended = false;
@@ -95,11 +98,13 @@ describe('status while writers change the root', () => {
       states.add(await statusOf(sb.root));
     }
     // uninstall and install: one plan each; kernel add: registering, then one per module.
-    expect(pauses).toBeGreaterThanOrEqual(6);
+    expect(pauses).toBeGreaterThanOrEqual(12);
     // Between kernel add's plans and its depmod, B's modules need depmod: a real state too.
-    expect([...states].some((s) => s.includes(`${B}, x86_64: installed-abi (from ${A}), needs-depmod`))).toBe(
-      true,
-    );
+    expect(
+      [...states].some((s) =>
+        s.includes(`${B}, x86_64: installed-abi (from ${A}; headers not checked), needs-depmod`),
+      ),
+    ).toBe(true);
     expect(states.size).toBeGreaterThanOrEqual(4);
   });
 
