@@ -71,7 +71,7 @@ describe('the dkms-abi package', () => {
     expect(await field('Package')).toBe('dkms-abi');
     expect(await field('Version')).toBe(VERSION);
     expect(await field('Architecture')).toBe('all');
-    expect(await field('Depends')).toBe('nodejs (>= 20), dkms, kmod');
+    expect(await field('Depends')).toBe('nodejs (>= 20), dkms, kmod, xz-utils, zstd');
     expect(await field('Maintainer')).toBe('dkms-abi maintainers <dkms-abi@localhost.invalid>');
   });
 
@@ -318,6 +318,8 @@ describe('installed with dpkg into a root next to a module package', () => {
       ['nodejs', '20.19.2+dfsg-1'],
       ['dkms', '3.2.2-1~deb13u1'],
       ['kmod', '34.2-2'],
+      ['xz-utils', '5.8.1-1'],
+      ['zstd', '1.5.7+dfsg-1'],
     ]
       .map(([pkg, version]) =>
         [
