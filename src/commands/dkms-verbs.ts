@@ -5,7 +5,9 @@ import { installedState, moduleLine, rejectedNote } from '../core/status.js';
 import type { Context } from '../system/context.js';
 import { dkmsAdd, dkmsRemove } from '../system/dkms.js';
 import { planSourceLinks } from '../system/dkms-source-links.js';
+import { separateExcluded } from '../flows/autoinstall.js';
 import { ensureRegistered, installModule } from '../flows/install.js';
+import { describeAction } from './autoinstall.js';
 import { identifyKernel } from '../system/kernel-identity.js';
 import {
   depmodKernels,
@@ -97,7 +99,8 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
   const mv = requireVersion(opts, 'install');
   const kernel = requireKernel(opts, 'install');
   return withSession<ExitCode>(ctx, 'install', async (session) => {
-    const r = await installModule(ctx, session, new VerdictService(ctx.paths), mv, kernel);
+    const verdicts = new VerdictService(ctx.paths);
+    const r = await installModule(ctx, session, verdicts, mv, kernel);
     switch (r.kind) {
       case 'installed': {
         // The modules of the build its own kernel refuses: installed all the same, as stock
@@ -109,6 +112,10 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
             moduleLine({ ...mv, kernel: k, arch: hostArch() }, `${installedState(k, kernel)}${detail}`),
           );
         for (const x of r.rejected) ctx.out.note(rejectedNote(mv, x));
+        // Kernels of the tree it excludes leave it, so the files do not reach them either.
+        for (const k of r.excluded) {
+          await separateExcluded(ctx, session, verdicts, k, (a) => ctx.out.line(describeAction(a, k)));
+        }
         return 0;
       }
       case 'excluded':

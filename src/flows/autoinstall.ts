@@ -59,8 +59,12 @@ export async function autoinstallKernel(
   // A tree module this kernel's loader would refuse means the kernel is not of this ABI; so
   // does one whose build read a header that differs here (header_drift = rebuild): the kernel
   // moves to a tree of its own, the others are copied in unchanged (findDonor), that one is built.
+  // One dkms would not build for it (BUILD_EXCLUSIVE) must not reach it through extra/ either:
+  // the same move, and that one is skipped.
   const refused =
-    (await firstRefused(snap, id.abi, kernel, verdicts)) ?? (await firstDrifted(ctx, snap, id.abi, kernel));
+    (await firstRefused(snap, id.abi, kernel, verdicts)) ??
+    (await firstDrifted(ctx, snap, id.abi, kernel)) ??
+    (await firstExcluded(ctx, snap, id.abi, kernel, arch));
   let splitFrom: AutoinstallReport['splitFrom'];
   if (refused !== undefined) {
     splitFrom = { tree: id.treeName, reason: `${refused.module.module}: ${refused.reason}` };
@@ -212,6 +216,41 @@ async function linkExisting(
     depmod: [kernel],
   });
   return true;
+}
+
+async function firstExcluded(
+  ctx: Context,
+  snap: Snapshot,
+  abi: AbiId,
+  kernel: string,
+  arch: string,
+): Promise<{ module: TreeModule; reason: string } | undefined> {
+  for (const tm of treeOf(snap, abi)?.modules ?? []) {
+    // Only DKMS's modules have a dkms.conf to evaluate (a binary package's do not).
+    if (
+      tm.arch !== arch ||
+      !snap.dkms.some((mv) => mv.added && mv.module === tm.module && mv.version === tm.version)
+    )
+      continue;
+    const why = await buildExclusion(ctx, tm, kernel, arch).catch(() => undefined);
+    if (why !== undefined) return { module: tm, reason: `BUILD_EXCLUSIVE: ${why}` };
+  }
+  return undefined;
+}
+
+/**
+ * A kernel of a tree that a module just installed there excludes (BUILD_EXCLUSIVE) would see
+ * it through its extra/ link all the same: autoinstalled again, it moves to a tree of its own
+ * holding the tree's other modules (firstExcluded).
+ */
+export function separateExcluded(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  kernel: string,
+  progress: (r: ModuleResult) => void,
+): Promise<AutoinstallReport> {
+  return autoinstallKernel(ctx, session, verdicts, kernel, progress);
 }
 
 async function firstRefused(

@@ -34,6 +34,8 @@ export type InstallOutcome =
       readonly kind: 'installed';
       readonly kernels: readonly string[];
       readonly rejected: readonly RejectedKernel[];
+      /** Kernels of the tree dkms would not build it for (BUILD_EXCLUSIVE): see separateExcluded. */
+      readonly excluded: readonly string[];
       readonly built: boolean;
       /** Installed all the same, as stock dkms does: the modules the kernel's loader refuses. */
       readonly unloadable: Readonly<Record<string, string>>;
@@ -193,7 +195,14 @@ export async function installModule(
     operations: plan.operations,
     depmod: kernelsOfTree(snap, id.abi, [kernel]),
   });
-  return { kind: 'installed', kernels: accepted, rejected: [...rejected, ...excluded], built, unloadable };
+  return {
+    kind: 'installed',
+    kernels: accepted,
+    rejected: [...rejected, ...excluded],
+    excluded: excluded.map((x) => x.kernel),
+    built,
+    unloadable,
+  };
 }
 
 /**
