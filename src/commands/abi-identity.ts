@@ -67,7 +67,11 @@ export async function abiUpdate(ctx: Context, opts: AbiKernelOptions): Promise<E
     const file = ctx.paths.abiReference(flavour, decision.abiver);
     const plan = new PlanBuilder(ctx.paths.root);
     const current = await readFile(file, 'utf8').catch(() => undefined);
-    if (current !== text) await plan.add({ op: 'write', path: file, data: Buffer.from(text) });
+    // A kernel that joins with nothing added holds the reference's exports already, though
+    // maybe listed in another order (one read from an image rather than shipped by headers).
+    const sameExports = decision.kind === 'join' && decision.added === 0 && current !== undefined;
+    const rewrite = !sameExports && current !== text;
+    if (rewrite) await plan.add({ op: 'write', path: file, data: Buffer.from(text) });
     await session.apply({
       description: `abi update ${opts.kernel}`,
       operations: plan.operations,
@@ -76,7 +80,7 @@ export async function abiUpdate(ctx: Context, opts: AbiKernelOptions): Promise<E
     const abi = { flavour, abiver: decision.abiver };
     const message =
       decision.kind === 'join'
-        ? `${opts.kernel}: compatible with ${formatAbi(abi)}${decision.added > 0 ? `, ${decision.added} symbols added` : ''}; reference ${current === text ? 'unchanged' : 'updated'}`
+        ? `${opts.kernel}: compatible with ${formatAbi(abi)}${decision.added > 0 ? `, ${decision.added} symbols added` : ''}; reference ${rewrite ? 'updated' : 'unchanged'}`
         : decision.breaksFrom === undefined
           ? `${opts.kernel}: first reference of flavour ${flavour}: archived as ${formatAbi(abi)}`
           : `${opts.kernel}: ABI break against ${flavour}-${decision.breaksFrom.abiver} (${decision.breaksFrom.breaking} symbols changed or removed): abiver bumped, archived as ${formatAbi(abi)}`;

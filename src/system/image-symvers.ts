@@ -132,12 +132,16 @@ async function decompressImage(image: string, bytes: Uint8Array): Promise<Uint8A
   ).stdout;
 }
 
-/** "path:size:mtime:inode" of the image and of modules.order: what the derivation read. */
+/**
+ * "size:mtime" of the image and of modules.order: what the derivation read. dpkg gives each
+ * file its archive's mtime, so a rebuilt package shows; the inode is left out because it
+ * changes when a root is copied, which must not make the derivation look stale.
+ */
 function sourceStamp(paths: Paths, kernel: string): string | undefined {
   const image = statSync(paths.host(kernelImageFile(paths, kernel)), { throwIfNoEntry: false });
   if (image?.isFile() !== true) return undefined;
   const order = statSync(path.join(paths.kernelDir(kernel), 'modules.order'), { throwIfNoEntry: false });
   const of = (st: typeof image | undefined) =>
-    st === undefined ? '-' : `${st.size.toString()}:${st.mtimeMs.toString()}:${st.ino.toString()}`;
+    st === undefined ? '-' : `${st.size.toString()}:${st.mtimeMs.toString()}`;
   return `vmlinuz-${kernel}:${of(image)}\nmodules.order:${of(order)}\n`;
 }

@@ -48,7 +48,7 @@ export async function identifyKernel(ctx: Context, kernel: string): Promise<Kern
   if (symvers === undefined) {
     throw new EnvironmentError(
       `no Module.symvers for ${kernel} (looked in ${symversCandidates(ctx.paths, kernel).join(', ')})`,
-      `install linux-headers-${kernel} (or its image: ${kernelImageFile(ctx.paths, kernel)}), or declare its ABI with "[kernel:${kernel}] abiver = N" in /etc/dkms-abi.conf, or an extra -> ../kernel-abi-<flavour>-<N> link`,
+      `install linux-headers-${kernel} or its image ${kernelImageFile(ctx.paths, kernel)}, or declare its ABI with "[kernel:${kernel}] abiver = N" in /etc/dkms-abi.conf, or an extra -> ../kernel-abi-<flavour>-<N> link`,
     );
   }
   const text = await readSymversText(symvers.host);

@@ -139,7 +139,8 @@ export async function buildModule(
       { extraSymbols, stream: ctx.out.isTTY && !ctx.json, traceIncludes: true },
     );
   } catch (err) {
-    ctx.out.note(`${name}: failed: ${(err as Error).message}`);
+    // The reason reaches the user once, from whoever handles the error.
+    ctx.out.note(`${name}: build failed`);
     throw err;
   }
   ctx.out.note(`${name}: ${buildProgress(outcome)}`);

@@ -79,8 +79,17 @@ export async function modulesDepLine(
   kernel: string,
   ko: string,
 ): Promise<string | undefined> {
+  return (await depLines(sb, kernel)).find((l) => path.basename(l.split(':')[0] ?? '') === `${ko}.ko`);
+}
+
+/**
+ * modules.dep's lines for modules a package can have installed: the kernel's own modules
+ * (kernel/, from its image package) are left out, since some packages build a module the kernel
+ * also ships (tp-smapi's hdaps) and depmod lists the kernel's again once the package's is gone.
+ */
+async function depLines(sb: SandboxRoot, kernel: string): Promise<string[]> {
   const dep = await readFile(sb.host(`lib/modules/${kernel}/modules.dep`), 'utf8').catch(() => '');
-  return dep.split('\n').find((l) => path.basename(l.split(':')[0] ?? '') === `${ko}.ko`);
+  return dep.split('\n').filter((l) => l !== '' && !l.startsWith('kernel/'));
 }
 
 /** dkms-abi's and stock dkms's status of the module, line by line, on the same trees. */
@@ -111,8 +120,9 @@ async function leftovers(sb: SandboxRoot, pkg: CorpusPackage): Promise<string[]>
     for (const name of await readdir(dir)) {
       const full = path.join(dir, name);
       const rel = path.relative(sb.root, full);
-      // The package's own files (source, docs): dpkg owns them and stock dkms leaves them.
-      if (rel === 'usr/src' || rel === 'usr/share') continue;
+      // The package's own files (source, docs): dpkg owns them and stock dkms leaves them;
+      // the kernel's own modules belong to its image package.
+      if (rel === 'usr/src' || rel === 'usr/share' || /^lib\/modules\/[^/]+\/kernel$/.test(rel)) continue;
       if (names.has(name)) out.push(rel);
       const st = await lstat(full);
       if (st.isDirectory()) await walk(full);
@@ -120,9 +130,9 @@ async function leftovers(sb: SandboxRoot, pkg: CorpusPackage): Promise<string[]>
   }
   await walk(sb.root);
   for (const k of [A, B, C]) {
-    const dep = await readFile(sb.host(`lib/modules/${k}/modules.dep`), 'utf8').catch(() => '');
+    const dep = await depLines(sb, k);
     for (const ko of pkg.kos)
-      if (dep.includes(`/${ko}.ko:`)) out.push(`lib/modules/${k}/modules.dep lists ${ko}.ko`);
+      if (dep.some((l) => l.includes(`/${ko}.ko:`))) out.push(`lib/modules/${k}/modules.dep lists ${ko}.ko`);
   }
   return out.sort();
 }

@@ -130,13 +130,20 @@ const RELEASE_FILES = [
  * copy whose release files are rewritten) modules can be built for it. Without, it is what
  * Debian's linux-image package installs: /boot/vmlinuz-<release>, /boot/config-<release> and
  * the in-tree modules (hard links of the real image's), no Module.symvers anywhere, so it can
- * only reuse builds; `bootSymvers` adds /boot/symvers-<release>.gz, as RHEL and SUSE ship it.
+ * only reuse builds; `bootSymvers` adds /boot/symvers-<release>.gz, as RHEL and SUSE ship it,
+ * and `image: false` leaves out the image (thousands of files a test on a small tmpfs, or one
+ * with twenty such kernels, does without: bootSymvers then tells the kernel's exports).
  */
 export async function addSameAbiKernel(
   root: string,
   from: string,
   to: string,
-  opts: { readonly headers: boolean; readonly system?: string; readonly bootSymvers?: boolean },
+  opts: {
+    readonly headers: boolean;
+    readonly system?: string;
+    readonly bootSymvers?: boolean;
+    readonly image?: boolean;
+  },
 ): Promise<void> {
   const hostHeaders = hostHeadersDir(from, opts.system);
   await mkdir(path.join(root, 'lib/modules', to), { recursive: true });
@@ -146,7 +153,7 @@ export async function addSameAbiKernel(
     const symvers = await readFile(path.join(hostHeaders, 'Module.symvers'));
     await writeFile(path.join(root, 'boot', `symvers-${to}.gz`), gzipSync(symvers));
   }
-  if (!opts.headers) {
+  if (!opts.headers && opts.image !== false) {
     await execa('cp', [
       '-al',
       path.join(IMAGES_DIR, from, 'boot', `vmlinuz-${from}`),
@@ -154,8 +161,8 @@ export async function addSameAbiKernel(
     ]);
     if (!(await exists(path.join(root, 'lib/modules', to, 'kernel'))))
       await addImageModules(root, from, { as: to, bootFiles: false });
-    return;
   }
+  if (!opts.headers) return;
   const dest = path.join(root, 'usr/src', `linux-headers-${to}`);
   await execa('cp', ['-al', hostHeaders, dest]);
   for (const rel of RELEASE_FILES) {

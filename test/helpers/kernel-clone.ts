@@ -8,7 +8,7 @@ export function addSameAbiKernel(
   sb: SandboxRoot,
   from: string,
   to: string,
-  opts: { readonly headers: boolean; readonly bootSymvers?: boolean },
+  opts: { readonly headers: boolean; readonly bootSymvers?: boolean; readonly image?: boolean },
 ): Promise<void> {
   return addToRoot(sb.root, from, to, { ...opts, system: sb.system });
 }

@@ -57,7 +57,7 @@ describe('abi show and abi update', () => {
     const r = await runCli(['abi', 'show', '6.1.0-99-amd64'], { root: sb.root });
     expect(r.exitCode).toBe(3);
     expect(r.stderr).toMatch(
-      /^dkms-abi: no Module\.symvers for 6\.1\.0-99-amd64 \(looked in .*\) \(install linux-headers-6\.1\.0-99-amd64, or declare its ABI/,
+      /^dkms-abi: no Module\.symvers for 6\.1\.0-99-amd64 \(looked in .*\) \(install linux-headers-6\.1\.0-99-amd64 or its image \/boot\/vmlinuz-6\.1\.0-99-amd64, or declare its ABI/,
     );
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });

@@ -39,8 +39,10 @@ async function allVerdicts(svc: VerdictService): Promise<Map<string, Usability>>
 
 beforeAll(async () => {
   sb = await makeSandboxRoot({ kernels: [K47, K50] });
-  for (const k of SAME) await addSameAbiKernel(sb, K47, k, { headers: false });
-  for (const k of WRONG) await addSameAbiKernel(sb, K50, k, { headers: false });
+  for (const k of SAME)
+    await addSameAbiKernel(sb, K47, k, { headers: false, image: false, bootSymvers: true });
+  for (const k of WRONG)
+    await addSameAbiKernel(sb, K50, k, { headers: false, image: false, bootSymvers: true });
   const tree = sb.host(`/lib/modules/${TREE}`);
   // 50 real modules of 6.1.0-47, one DKMS module version each.
   const crypto = (await readdir(path.dirname(imageModule(K47, 'crypto/md4.ko')))).filter((f) =>

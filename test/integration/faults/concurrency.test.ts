@@ -52,7 +52,7 @@ describe('concurrent commands on one root', () => {
 
   beforeAll(async () => {
     template = await buildTemplate();
-    await addSameAbiKernel(template, A, B2, { headers: false });
+    await addSameAbiKernel(template, A, B2, { headers: false, image: false, bootSymvers: true });
     for (const m of MODULES) await cli(template.root, ['install', `${m}/1.0`, '-k', A]);
     base = template.root;
   });

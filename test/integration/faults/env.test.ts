@@ -243,7 +243,7 @@ describe('the environment failing', () => {
       expect(r.exitCode).toBe(3);
       expect(errorLine(r)).toMatch(
         new RegExp(
-          `^dkms-abi: no Module\\.symvers for ${K} \\(looked in /lib/modules/${K}/build/Module\\.symvers, .*\\(install linux-headers-${K}, `,
+          `^dkms-abi: no Module\\.symvers for ${K} \\(looked in /lib/modules/${K}/build/Module\\.symvers, .*\\(install linux-headers-${K} or its image /boot/vmlinuz-${K}, `,
         ),
       );
       expect(r.stderr.split('\n')).toHaveLength(2);

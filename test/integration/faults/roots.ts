@@ -22,7 +22,7 @@ import { snapshotTree, type TreeSnapshot } from '../../helpers/tree-snapshot.js'
 
 /** The kernel with headers: modules are built for it. */
 export const A = '6.1.0-47-amd64';
-/** Same ABI as A, no headers (its image and modules, as Debian installs it): reuses A's builds. */
+/** Same ABI as A, no headers, its exports in /boot/symvers-B.gz (RHEL-style: a root small enough for the tmpfs and kill tests): reuses A's builds. */
 export const B = '6.1.0-47.1-amd64';
 /**
  * A's symbols with one CRC changed (a symbol neither example imports), no headers: a new ABI
@@ -118,7 +118,7 @@ export async function buildTemplate(
 ): Promise<SandboxRoot> {
   const sb = await makeSandboxRoot({ kernels: [A, ...(opts.moreKernelsWithHeaders ?? [])] });
   try {
-    await addSameAbiKernel(sb, A, B, { headers: false });
+    await addSameAbiKernel(sb, A, B, { headers: false, image: false, bootSymvers: true });
     await addChangedAbiKernel(sb, A, D);
     for (const [rel, bytes] of await vendorBytes()) {
       const file = sb.host(`lib/modules/${D}/extra/${rel}`);
