@@ -126,6 +126,9 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
           `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`,
         );
         return 1;
+      case 'conflict':
+        ctx.out.note(`dkms-abi: cannot install ${mv.module}/${mv.version} for ${kernel}: ${r.reason}`);
+        return 1;
     }
   });
 }

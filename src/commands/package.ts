@@ -166,6 +166,9 @@ async function installedFor(
         `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`,
       );
       return 1;
+    case 'conflict':
+      ctx.out.note(`dkms-abi: cannot install ${mv.module}/${mv.version} for ${kernel}: ${r.reason}`);
+      return 1;
   }
 }
 

@@ -2,10 +2,11 @@
 // damage); with --repair, inside a session (lock, journal recovery first) fix what is safe,
 // then check again. Plain verify reads under the lock too, so a change in progress in
 // another process is not mistaken for damage.
-import { EnvironmentError, type ExitCode } from '../core/errors.js';
+import type { ExitCode } from '../core/errors.js';
 import { formatFinding, isDamaged, publicFinding, type Diagnosis } from '../core/verify.js';
 import type { Context } from '../system/context.js';
-import { withLock } from '../system/lock.js';
+import { isUnwritable } from '../system/atomic-write.js';
+import { LockUnusableError, withLock } from '../system/lock.js';
 import { withSession } from '../system/session.js';
 import { applyFixes } from '../flows/verify-repair.js';
 import { diagnoseRoot } from '../system/verify-facts.js';
@@ -52,11 +53,8 @@ async function underLock<T>(ctx: Context, fn: () => Promise<T>): Promise<T> {
       fn,
     );
   } catch (err) {
-    // A root that cannot even hold a lock file (read-only) can still be checked.
-    if (
-      err instanceof EnvironmentError &&
-      /^cannot use the lock .*: (EROFS|EACCES|EPERM)$/.test(err.message)
-    ) {
+    // A root that cannot even hold a lock file (read-only, full) can still be checked.
+    if (err instanceof LockUnusableError && isUnwritable(err.code)) {
       ctx.out.note(`${err.message}: verifying without it`);
       return fn();
     }

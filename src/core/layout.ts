@@ -74,7 +74,9 @@ export function parseManifest(text: string): TreeManifest | string {
     version: o['version'] as string,
     arch: o['arch'] as string,
     builtFor: o['builtFor'] as string,
-    files: o['files'],
+    // dkms.conf may list one BUILT_MODULE_NAME twice: one file, listed once (older
+    // dkms-abi wrote it twice, and removing it twice failed).
+    files: [...new Set(o['files'])],
     ...(unloadable !== undefined && Object.keys(unloadable).length > 0 ? { unloadable } : {}),
   };
 }

@@ -45,7 +45,9 @@ export interface StatusEntry {
  * modules the detail names will not load (the kernel it was built for refuses them too).
  */
 export type Usability =
-  { readonly usable: true; readonly detail?: string } | { readonly usable: false; readonly reason: string };
+  | { readonly usable: true; readonly detail?: string }
+  /** `damaged`: a file of it cannot be read at all: no answer about the kernel, the same on every kernel. */
+  | { readonly usable: false; readonly reason: string; readonly damaged?: true };
 
 /** One module of a build judged on a kernel: its kernel name and the loader's answer. */
 export interface MemberUsability {
@@ -69,7 +71,7 @@ export function buildUsability(
     const u = m.usability;
     if (u.usable) continue;
     if (unloadable?.[m.name] === undefined)
-      return members.length > 1 ? { usable: false, reason: `${m.name}: ${u.reason}` } : u;
+      return members.length > 1 ? { ...u, reason: `${m.name}: ${u.reason}` } : u;
     refused.push(`${m.name}: ${u.reason}`);
   }
   return refused.length === 0 ? { usable: true } : { usable: true, detail: refused.join('; ') };

@@ -144,11 +144,20 @@ async function autoinstallOne(
     // BUILD_EXCLUSIVE decides reuse as it decides a build: an excluded kernel gets nothing.
     const excluded = await buildExclusion(ctx, mv, kernel, arch);
     if (excluded !== undefined) return { ...mv, action: { kind: 'excluded', message: excluded } };
-    const snap = await scanRoot(ctx.paths);
-    const tree = treeOf(snap, id.abi);
-    const here = tree?.modules.find(
-      (m) => m.module === c.module && m.version === c.version && m.arch === arch,
-    );
+    let snap = await scanRoot(ctx.paths);
+    const inTree = (): TreeModule | undefined =>
+      treeOf(snap, id.abi)?.modules.find(
+        (m) => m.module === c.module && m.version === c.version && m.arch === arch,
+      );
+    let here = inTree();
+    if (here !== undefined && (await isDamagedOn(verdicts, here, kernel))) {
+      // A tree file no one can read (truncated, overwritten) is installed again from DKMS's
+      // build it came from, for every kernel of the tree; else built below.
+      if (await reinstallDamaged(ctx, session, verdicts, mv, here.builtFor)) {
+        snap = await scanRoot(ctx.paths);
+        here = inTree();
+      } else here = undefined;
+    }
     if (here !== undefined) {
       // Checked by firstRefused already: the kernel's loader accepts it. A stale build DKMS
       // holds for this release (upgraded in place) gives way to the tree's.
@@ -181,10 +190,34 @@ async function autoinstallOne(
         return { ...mv, action: { kind: 'failed', message: `${outcome.message} (see ${outcome.makeLog})` } };
       case 'unusable':
         return { ...mv, action: { kind: 'failed', message: `built but unusable: ${outcome.reason}` } };
+      case 'conflict':
+        return { ...mv, action: { kind: 'failed', message: outcome.reason } };
     }
   } catch (err) {
     return { ...mv, action: { kind: 'failed', message: (err as Error).message } };
   }
+}
+
+async function reinstallDamaged(
+  ctx: Context,
+  session: Session,
+  verdicts: UsabilityChecker,
+  mv: ModuleVersionRef,
+  builtFor: string,
+): Promise<boolean> {
+  const r = await installModule(ctx, session, verdicts, mv, builtFor, { build: false }).catch(
+    () => undefined,
+  );
+  if (r?.kind !== 'installed') return false;
+  ctx.out.note(
+    `${mv.module}/${mv.version}: the tree's copy was damaged: installed again from DKMS's build for ${builtFor}`,
+  );
+  return true;
+}
+
+async function isDamagedOn(verdicts: UsabilityChecker, tm: TreeModule, kernel: string): Promise<boolean> {
+  const u = await verdicts.usability(tm, kernel);
+  return !u.usable && u.damaged === true;
 }
 
 /** discardStaleBuild for a module about to share another kernel's build. */
@@ -262,7 +295,8 @@ async function firstRefused(
   const tree = treeOf(snap, abi);
   for (const tm of tree?.modules ?? []) {
     const u = await verdicts.usability(tm, kernel);
-    if (!u.usable) return { module: tm, reason: u.reason };
+    // A file no one can read says nothing about this kernel's ABI: it is reinstalled, not a split.
+    if (!u.usable && u.damaged !== true) return { module: tm, reason: u.reason };
   }
   return undefined;
 }

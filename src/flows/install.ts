@@ -21,13 +21,22 @@ import {
   hostArch,
   readModuleConf,
   treeFiles,
+  type BuiltFile,
   type ModuleVersionRef,
 } from '../system/module-build.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { judgeOnKernels, type UsabilityChecker } from '../system/usability.js';
-import { kernelsOfTree, previousInTree, treeModulesOf } from '../core/snapshot.js';
+import { kernelsOfTree, previousInTree, treeModulesOf, type TreeModule } from '../core/snapshot.js';
+import { modinfoValues } from '../core/ko-modinfo.js';
+import {
+  filesOfOthers,
+  ownerConflicts,
+  replacesInstalled,
+  type OwnerConflict,
+} from '../core/module-owner.js';
+import { readKernelModuleFile } from '../system/ko-file.js';
 
 export type InstallOutcome =
   | {
@@ -47,7 +56,9 @@ export type InstallOutcome =
       readonly makeLog: string;
       readonly logTail: string;
     }
-  | { readonly kind: 'unusable'; readonly reason: string };
+  | { readonly kind: 'unusable'; readonly reason: string }
+  /** Another package's module of the same name is in the tree and dkms would not replace it. */
+  | { readonly kind: 'conflict'; readonly reason: string };
 
 /** Registers a kernel (tree, link, reference) in its own transaction when anything is missing. */
 export async function ensureRegistered(
@@ -170,6 +181,10 @@ export async function installModule(
     const why = rejected.find((r) => r.kernel === kernel)?.reason ?? 'rejected';
     return { kind: 'unusable', reason: why };
   }
+  const tree = ctx.paths.abiTree(id.abi.flavour, id.abi.abiver);
+  const takeOver = await resolveOwners(ctx, tree, treeModulesOf(snap, id.abi), mv, arch, files);
+  if (typeof takeOver === 'string') return { kind: 'conflict', reason: takeOver };
+  const previous = previousInTree(snap, id.abi, mv.module, arch);
   const plan = new PlanBuilder(ctx.paths.root);
   await planInstall(
     ctx.paths,
@@ -183,12 +198,20 @@ export async function installModule(
       symvers,
       ...(headers !== undefined ? { headers } : {}),
       kernels: accepted,
-      previous: previousInTree(snap, id.abi, mv.module, arch),
+      previous,
       dkmsBookkeeping: true,
       unloadable,
+      takeOver,
+      ...(previous !== undefined
+        ? { listedByOthers: filesOfOthers(treeModulesOf(snap, id.abi), previous) }
+        : {}),
     },
     plan,
   );
+  for (const c of takeOver)
+    ctx.out.note(
+      `${mv.module}/${mv.version}: replaces ${c.theirs} of ${c.owner.module}/${c.owner.version} in ${id.treeName} (a newer version, as dkms replaces it)`,
+    );
   // Every kernel of the tree sees the new files through its extra/ link: all get depmod.
   await session.apply({
     description: `install ${mv.module}/${mv.version} into ${id.treeName}`,
@@ -223,4 +246,48 @@ export async function ensureInstalled(
     return { abi: id.abi, outcome: { kind: 'present' } };
   onInstall(id.treeName);
   return { abi: id.abi, outcome: await installModule(ctx, session, verdicts, mv, kernel) };
+}
+
+/**
+ * Another package's module of the same name in the tree (see core/module-owner.ts): dkms's
+ * rule decides, on each module's `version:`. The conflicts this install takes over, or why
+ * it must not (one line, naming the owner).
+ */
+async function resolveOwners(
+  ctx: Context,
+  tree: string,
+  treeModules: readonly TreeModule[],
+  mv: ModuleVersionRef,
+  arch: string,
+  files: readonly BuiltFile[],
+): Promise<OwnerConflict[] | string> {
+  const placed = treeFiles(files);
+  const conflicts = ownerConflicts(
+    treeModules,
+    { module: mv.module, arch },
+    placed.map((f) => f.rel),
+  );
+  for (const c of conflicts) {
+    const ours = placed.find((f) => f.rel === c.ours);
+    if (ours === undefined) continue;
+    const theirs = path.join(tree, c.theirs);
+    // A file the owner lists but lost (or left unreadable) is no one's to keep.
+    const installed = await moduleVersion(theirs).catch(() => undefined);
+    if (installed === undefined) continue;
+    const candidate = await moduleVersion(ours.host);
+    if (!replacesInstalled(installed.version, candidate.version)) {
+      const what = (v: string | undefined): string => (v === undefined ? 'none' : v);
+      return (
+        `${c.theirs} in ${path.basename(tree)} belongs to ${c.owner.module}/${c.owner.version}, ` +
+        `whose module version (${what(installed.version)}) is not older than this one's (${what(candidate.version)}); ` +
+        `dkms would not replace it either (uninstall ${c.owner.module}/${c.owner.version} first)`
+      );
+    }
+  }
+  return conflicts;
+}
+
+async function moduleVersion(file: string): Promise<{ version: string | undefined }> {
+  const info = await readKernelModuleFile(file);
+  return { version: modinfoValues(info.modinfo, 'version')[0] };
 }

@@ -9,6 +9,7 @@ import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planRemoveFromTree } from '../system/tree-plans.js';
+import { filesOfOthers } from '../core/module-owner.js';
 import { planDropVerdictCaches } from '../system/verdict-cache.js';
 import { kernelsOfTree, treeOf } from '../core/snapshot.js';
 
@@ -64,7 +65,15 @@ export async function uninstallFromTrees(
       if (!matches(tm)) continue;
       const kernels = kernelsOfTree(snap, tree.abi);
       const plan = new PlanBuilder(ctx.paths.root);
-      await planRemoveFromTree(ctx.paths, tree.abi, tm, plan, new Set(), kernels);
+      await planRemoveFromTree(
+        ctx.paths,
+        tree.abi,
+        tm,
+        plan,
+        new Set(),
+        kernels,
+        filesOfOthers(tree.modules, tm),
+      );
       await planDropVerdictCaches(ctx.paths, kernels, plan);
       await session.apply({
         description: `uninstall ${tm.module}/${tm.version} from kernel-abi-${tree.abi.flavour}-${tree.abi.abiver}`,

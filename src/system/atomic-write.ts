@@ -7,6 +7,11 @@ import { isInsideRoot, realExistingAncestor, realRootOf } from './rootfs.js';
 
 const UNWRITABLE = new Set(['EACCES', 'EROFS', 'EPERM', 'ENOSPC', 'EDQUOT']);
 
+/** The errno of a file system that will not take a write here: read-only, denied, or full. */
+export function isUnwritable(code: string | undefined): boolean {
+  return code !== undefined && UNWRITABLE.has(code);
+}
+
 /**
  * tmp + rename in the same directory, only while that directory lies inside `root` (checked
  * before its parents are made and again right before the write and the rename; the temporary
@@ -34,6 +39,6 @@ export async function writeAtomically(file: string, data: string, root: string):
     const code = (err as NodeJS.ErrnoException).code ?? '';
     // A recursive mkdir on a read-only file system reports ENOENT, not EROFS.
     // EEXIST: something was planted at the temporary name.
-    if (!UNWRITABLE.has(code) && code !== 'ENOENT' && code !== 'EEXIST') throw err;
+    if (!isUnwritable(code) && code !== 'ENOENT' && code !== 'EEXIST') throw err;
   }
 }

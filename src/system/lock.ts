@@ -226,9 +226,18 @@ async function processStat(pid: number): Promise<{ state: string; start: string 
   }
 }
 
+/** The lock file cannot be made or read: the file system's errno says why. */
+export class LockUnusableError extends EnvironmentError {
+  constructor(
+    file: string,
+    readonly code: string,
+  ) {
+    super(`cannot use the lock ${file}: ${code}`);
+  }
+}
+
 function lockError(file: string, err: unknown): EnvironmentError {
-  const code = (err as NodeJS.ErrnoException).code ?? String(err);
-  return new EnvironmentError(`cannot use the lock ${file}: ${code}`);
+  return new LockUnusableError(file, (err as NodeJS.ErrnoException).code ?? String(err));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -171,7 +171,12 @@ export async function builtFiles(
 ): Promise<BuiltFile[]> {
   const dir = path.join(dkmsBuildDir(ctx.paths, { ...mv, kernel, arch }), 'module');
   const names = await readdir(dir).catch(() => [] as string[]);
-  return conf.modules.map((m) => {
+  // dkms accepts one BUILT_MODULE_NAME listed twice; it is one file in the tree.
+  const modules = conf.modules.filter(
+    (m, i) =>
+      conf.modules.findIndex((o) => o.destName === m.destName && o.destLocation === m.destLocation) === i,
+  );
+  return modules.map((m) => {
     const file = names.find((n) => isModuleFileOf(n, m.destName));
     if (file === undefined) {
       throw new InputError(

@@ -1,7 +1,9 @@
 // Every command that changes a root runs inside a session: take the root's lock, finish or
 // roll back whatever a killed run left in the journal, then apply plans atomically with
 // depmod as their last step.
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { EnvironmentError } from '../core/errors.js';
 import { describePlan, type Plan } from '../core/plan.js';
 import type { Context } from './context.js';
 import { announcedChange } from './change-marks.js';
@@ -51,6 +53,7 @@ export async function withSession<T>(
       // Checked again under the lock: the state is read (the journal first) only if ours,
       // and only where it was confined when the command started.
       checkStateConfined(paths);
+      if (opts.dryRun !== true) await requireWritableDkmsTree(paths.dkmsTree);
       let layoutWritten = (await checkStateLayout(paths)).written;
       await recover(ctx);
       const dryRun = opts.dryRun === true;
@@ -126,4 +129,21 @@ export async function recover(ctx: Context): Promise<{ rolledBack: string[]; fin
 
 async function isDirectory(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined))?.isDirectory() === true;
+}
+
+/**
+ * DKMS's bookkeeping is written in the middle of a command (builds, marks), after plans
+ * that already committed: a read-only DKMS tree found there would leave a kernel registered
+ * without its modules counted. Refused before anything changes instead.
+ */
+async function requireWritableDkmsTree(dkmsTree: string): Promise<void> {
+  try {
+    await access(dkmsTree, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    throw new EnvironmentError(
+      `cannot write the DKMS tree ${dkmsTree}: ${code ?? String(err)} (nothing was changed)`,
+    );
+  }
 }

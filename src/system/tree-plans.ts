@@ -15,6 +15,7 @@ import {
 } from '../core/layout.js';
 import { EnvironmentError } from '../core/errors.js';
 import { isModuleFileOf, moduleFileStem } from '../core/ko-name.js';
+import type { OwnerConflict } from '../core/module-owner.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Paths } from './paths.js';
 import { linkTarget, type PlanBuilder } from './plan-helpers.js';
@@ -44,6 +45,10 @@ export interface InstallRequest {
   readonly dkmsBookkeeping: boolean;
   /** Modules of the build the loader of `builtFor` refuses, and why (kept in the manifest). */
   readonly unloadable?: Readonly<Record<string, string>>;
+  /** Files other modules of the tree list: an upgrade from `previous` leaves them. */
+  readonly listedByOthers?: ReadonlySet<string>;
+  /** Other packages' files of the same module names this install replaces (core/module-owner.ts). */
+  readonly takeOver?: readonly OwnerConflict[];
 }
 
 export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanBuilder): Promise<void> {
@@ -55,8 +60,9 @@ export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanB
   if (req.previous !== undefined) {
     // Another version's DKMS entries for the tree's kernels go with it; the same version keeps them.
     const unmark = req.previous.version === req.version ? [] : req.kernels;
-    await planRemoveFromTree(paths, req.abi, req.previous, plan, new Set(rels), unmark);
+    await planRemoveFromTree(paths, req.abi, req.previous, plan, new Set(rels), unmark, req.listedByOthers);
   }
+  await planTakeOver(tree, req.takeOver ?? [], plan);
   for (const [i, f] of req.files.entries()) {
     await plan.add({ op: 'copy', path: path.join(tree, rels[i] ?? ''), from: f.host, mode: 0o644 });
   }
@@ -85,6 +91,34 @@ export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanB
 
   for (const kernel of req.kernels) {
     await planLinkKernel(paths, { ...manifest, dkmsBookkeeping: req.dkmsBookkeeping }, kernel, plan);
+  }
+}
+
+/**
+ * The files pass to the module installed now: each owner's manifest stops listing them, so
+ * uninstalling the owner later leaves them; one at another place in the tree goes (the
+ * loader would see two modules of one name).
+ */
+async function planTakeOver(
+  tree: string,
+  takeOver: readonly OwnerConflict[],
+  plan: PlanBuilder,
+): Promise<void> {
+  const owners = new Map<TreeModule, OwnerConflict[]>();
+  for (const c of takeOver) owners.set(c.owner, [...(owners.get(c.owner) ?? []), c]);
+  for (const [owner, lost] of owners) {
+    const gone = new Set(lost.map((c) => c.theirs));
+    const { newestMtimeMs: _mtime, ...manifest } = owner;
+    const meta = path.join(tree, treeMetaDir(owner.module, owner.version));
+    await plan.add({
+      op: 'write',
+      path: path.join(meta, MANIFEST_FILE),
+      data: Buffer.from(serializeManifest({ ...manifest, files: owner.files.filter((f) => !gone.has(f)) })),
+    });
+    for (const c of lost) {
+      if (c.theirs !== c.ours && (await plan.willExist(path.join(tree, c.theirs))))
+        await plan.add({ op: 'remove', path: path.join(tree, c.theirs) });
+    }
   }
 }
 
@@ -222,10 +256,12 @@ export async function planRemoveFromTree(
   plan: PlanBuilder,
   keep: ReadonlySet<string> = new Set(),
   kernels: readonly string[] = [],
+  listedByOthers: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const tree = paths.abiTree(abi.flavour, abi.abiver);
   for (const rel of tm.files) {
-    if (keep.has(rel) || !isSafeRelative(rel)) continue;
+    // Another module's manifest lists it too (written before one file had one owner): its file.
+    if (keep.has(rel) || listedByOthers.has(rel) || !isSafeRelative(rel)) continue;
     if ((await lstat(path.join(tree, rel)).catch(() => undefined)) !== undefined) {
       await plan.add({ op: 'remove', path: path.join(tree, rel) });
     }
@@ -237,7 +273,8 @@ export async function planRemoveFromTree(
     const others = (await readdir(moduleMeta).catch(() => [] as string[])).filter((n) => n !== tm.version);
     await plan.add({ op: 'remove', path: others.length === 0 ? moduleMeta : meta });
   }
-  for (const kernel of kernels) await planUnmark(paths, tm, kernel, plan);
+  const own = { ...tm, files: tm.files.filter((f) => !listedByOthers.has(f)) };
+  for (const kernel of kernels) await planUnmark(paths, own, kernel, plan);
 }
 
 /** Undo planMarkInstalled for one kernel: the mark, and our abi-link directory. */

@@ -29,7 +29,7 @@ export function verdictCacheFile(paths: Paths, kernel: string): string {
 }
 
 /** Bumped when the verdict logic changes what it answers: old cache entries then never match. */
-export const VERDICT_LOGIC_VERSION = 2;
+export const VERDICT_LOGIC_VERSION = 3;
 const CACHE_FORMAT = 1;
 
 export interface CacheFile {

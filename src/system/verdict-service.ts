@@ -368,7 +368,7 @@ export class VerdictService implements UsabilityChecker {
           if (!(err instanceof InputError)) throw err;
           perModule.get(tmKey(tm))?.push({
             name: moduleNameOf(file),
-            usability: { usable: false, reason: err.message },
+            usability: { usable: false, reason: err.message, damaged: true },
           });
         }
       },

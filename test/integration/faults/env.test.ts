@@ -306,6 +306,57 @@ describe('the environment failing', () => {
     });
   });
 
+  describe('a full disk (tmpfs), checked', () => {
+    it('verify and status on a full disk: the lock cannot be written, both read without it (exit 0)', async () => {
+      const mnt = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-full-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=755', 'tmpfs', mnt]);
+      try {
+        await execa('cp', ['-a', `${installed}/.`, mnt]);
+        const st = await statfs(mnt);
+        await writeFile(path.join(mnt, 'tmp/filler'), Buffer.alloc(st.bavail * st.bsize));
+        const before = await snap(mnt);
+        const v = await runCli(['verify'], { root: mnt });
+        expect(v.stderr).toMatch(/: ENOSPC: verifying without it\nverify: consistent\n$/);
+        expect(v.exitCode).toBe(0);
+        const s = await runCli(['status'], { root: mnt });
+        expect(s.exitCode).toBe(0);
+        expect(s.stdout).toContain(`hello-abi/1.0, ${A}, ${os.machine()}: installed`);
+        expect(await snap(mnt)).toEqual(before);
+      } finally {
+        execFileSync('umount', [mnt]);
+        await rm(mnt, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('a read-only DKMS tree', () => {
+    it('var/lib/dkms read-only: install, uninstall and kernel add (same ABI, new ABI) refused with exit 3, nothing changed, verify clean', async () => {
+      for (const [from, args] of [
+        [template.root, ['install', 'hello-abi/1.0', '-k', A]],
+        [installed, ['uninstall', 'hello-abi/1.0']],
+        [installed, ['kernel', 'add', B]],
+        [installed, ['kernel', 'add', D]],
+      ] as const) {
+        const root = await fresh(from);
+        const before = await snap(root);
+        const dkms = path.join(root, 'var/lib/dkms');
+        execFileSync('mount', ['--bind', dkms, dkms]);
+        let r: CliResult;
+        try {
+          execFileSync('mount', ['-o', 'remount,bind,ro', dkms]);
+          r = await runCli([...args], { root });
+        } finally {
+          execFileSync('umount', [dkms]);
+        }
+        // Refused before any plan: DKMS's marks come after the kernel's registration.
+        expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(3);
+        expect(r.stderr).toBe(`dkms-abi: cannot write the DKMS tree ${dkms}: EROFS (nothing was changed)\n`);
+        expect(changed(before, await snap(root))).toEqual([]);
+        await expectConsistent(root);
+      }
+    });
+  });
+
   describe('a read-only root', () => {
     it('the whole root read-only (tmpfs remounted ro): changes refused with exit 3 at the lock; verify and status still work', async () => {
       const mnt = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-ro-'));
