@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root), and
 # builds the other platforms the tests run on: a Debian 13 chroot (dkms 3.2.2, Linux 6.12;
-# scripts/trixie-chroot.sh) and upstream dkms from Debian's newest source (scripts/dkms-upstream.sh).
+# scripts/trixie-chroot.sh), upstream dkms from Debian's newest source (scripts/dkms-upstream.sh)
+# and two small kernels for the header-drift ground truth (scripts/drift-kernels.sh, ~15 min once).
 # go-md2man writes the man page of the dkms-abi package (npm run deb), whose bash completion
 # the package test runs with bash-completion.
 # Idempotent: re-running only installs what is missing. Kernel images for boot tests are
@@ -63,6 +64,8 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 DKMS_ABI_CACHE="$CACHE" sh "$here/trixie-chroot.sh" >/dev/null
 DKMS_ABI_CACHE="$CACHE" sh "$here/dkms-upstream.sh" >/dev/null
+# Two small real kernels whose headers differ in one static inline (header-drift ground truth).
+DKMS_ABI_CACHE="$CACHE" sh "$here/drift-kernels.sh"
 
 # Node dependencies of the project itself. "npm install" rather than "npm ci": this
 # registry's lock files omit other platforms' optional packages (rollup's), which npm ci
@@ -70,4 +73,4 @@ DKMS_ABI_CACHE="$CACHE" sh "$here/dkms-upstream.sh" >/dev/null
 if [ -f package.json ]; then
 	npm install --no-audit --no-fund --loglevel=error
 fi
-echo "setup-system.sh: done (kernels: $ABIS; Debian 13: $(tr '\n' ' ' <"$CACHE/trixie-chroot/.kernels")in $CACHE/trixie-chroot; upstream $(cat "$CACHE/dkms-upstream/VERSION"); images in $CACHE/images; DKMS packages in $CACHE/dkms-debs)"
+echo "setup-system.sh: done (kernels: $ABIS; Debian 13: $(tr '\n' ' ' <"$CACHE/trixie-chroot/.kernels")in $CACHE/trixie-chroot; upstream $(cat "$CACHE/dkms-upstream/VERSION"); images in $CACHE/images; drift kernels in $CACHE/drift-kernels; DKMS packages in $CACHE/dkms-debs)"
