@@ -8,26 +8,13 @@ import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { copyExampleSource, makeSandboxRoot, type SandboxRoot } from '../helpers/sandbox.js';
+// Its signing key stays in the root (dkms would make /var/lib/dkms/mok.key on the host).
+import { stockDkms } from '../helpers/stock-dkms.js';
 
 const A = '6.1.0-47-amd64';
 const C = '6.1.0-50-amd64';
 const ARCH = os.machine();
 
-function stockDkms(sb: SandboxRoot, ...args: string[]) {
-  return execa(
-    'dkms',
-    [
-      ...args,
-      '--dkmstree',
-      sb.host('var/lib/dkms'),
-      '--sourcetree',
-      sb.host('usr/src'),
-      '--installtree',
-      sb.host('lib/modules'),
-    ],
-    { reject: false, env: { TMPDIR: sb.host('tmp') } },
-  );
-}
 
 /** hello-abi added, built and installed for the kernels by stock dkms alone, then depmod of the root. */
 async function plainDkmsRoot(kernels: readonly string[] = [A]): Promise<SandboxRoot> {
