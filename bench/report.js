@@ -66,6 +66,11 @@ export function misses(r) {
     const f = r.ours.timing.median / r.floor.timing.median;
     if (!(f <= t.floorFactor)) out.push(`${f.toFixed(2)}× the floor > ${t.floorFactor}×`);
   }
+  if (t.aboveFloorSeconds !== undefined && r.floor !== undefined) {
+    const d = r.ours.timing.median - r.floor.timing.median;
+    if (!(d <= t.aboveFloorSeconds))
+      out.push(`${fmtSeconds(d)} above the floor > ${fmtSeconds(t.aboveFloorSeconds)}`);
+  }
   return out;
 }
 
@@ -78,6 +83,11 @@ function targetText(r) {
   if (t.floorFactor !== undefined && r.floor !== undefined) {
     parts.push(
       `≤ ${t.floorFactor}× the floor (${(r.ours.timing.median / r.floor.timing.median).toFixed(2)}× ${r.floor.label})`,
+    );
+  }
+  if (t.aboveFloorSeconds !== undefined && r.floor !== undefined) {
+    parts.push(
+      `≤ ${fmtSeconds(t.aboveFloorSeconds)} above the floor (${fmtSeconds(r.ours.timing.median - r.floor.timing.median)})`,
     );
   }
   const m = misses(r);

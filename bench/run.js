@@ -5,7 +5,8 @@
 //
 //   node bench/run.js [--quick] [--only 1,2,3,4,5] [--keep] [--runs N] [--alt-runs N] [--results-md]
 //     --quick       few runs, small sizes, stock dkms status on a smaller tree (a few minutes)
-//     --only        some scenarios (1 status, 2 new kernel, 3 abi check, 4 abi compat, 5 scaling)
+//     --only        some scenarios (1 status, 2 new kernel, 3 abi check, 4 abi compat, 5 scaling,
+//                   6 header drift: recording and comparing)
 //     --keep        keep the sandbox roots (their path is printed)
 //     --runs N      timing runs of dkms-abi's commands (default 10-30 by scenario)
 //     --alt-runs N  extra runs of the slow alternatives beyond the checked one (default 0-2)
@@ -31,6 +32,7 @@ import {
 import { CLI, K47, K50, REPO, buildHelloKo, guardHost, makeWorkDir, removeDir } from './roots.js';
 import { runAbiCheck } from './scenario-abi-check.js';
 import { runCompat } from './scenario-compat.js';
+import { runHeaderDrift } from './scenario-header-drift.js';
 import { runNewKernel } from './scenario-new-kernel.js';
 import { runScaling } from './scenario-scaling.js';
 import { runStatus } from './scenario-status.js';
@@ -46,8 +48,8 @@ const { values } = parseArgs({
     'results-md': { type: 'boolean', default: false },
   },
 });
-const only = new Set((values.only ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
-const complete = ['1', '2', '3', '4', '5'].every((id) => only.has(id));
+const only = new Set((values.only ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()));
+const complete = ['1', '2', '3', '4', '5', '6'].every((id) => only.has(id));
 const quick = values.quick;
 const fastRuns = values.runs === undefined ? undefined : Number(values.runs);
 const altRuns = values['alt-runs'] === undefined ? undefined : Number(values['alt-runs']);
@@ -137,6 +139,7 @@ const steps = [
   ['2', () => (quick ? [] : runNewKernel(ctx, { inTree: true }))],
   ['3', () => runAbiCheck(ctx)],
   ['4', () => runCompat(ctx)],
+  ['6', () => runHeaderDrift(ctx)],
 ];
 const profiles = [];
 try {

@@ -2,7 +2,8 @@
 # Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root), and
 # builds the other platforms the tests run on: a Debian 13 chroot (dkms 3.2.2, Linux 6.12;
 # scripts/trixie-chroot.sh), upstream dkms from Debian's newest source (scripts/dkms-upstream.sh)
-# and two small kernels for the header-drift ground truth (scripts/drift-kernels.sh, ~15 min once).
+# two small kernels of one ABI (scripts/drift-kernels.sh, ~15 min once) and a minimal trixie
+# system with systemd for the booted-system test (scripts/system-image.sh).
 # go-md2man writes the man page of the dkms-abi package (npm run deb), whose bash completion
 # the package test runs with bash-completion.
 # Idempotent: re-running only installs what is missing. Kernel images for boot tests are
@@ -64,8 +65,10 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 DKMS_ABI_CACHE="$CACHE" sh "$here/trixie-chroot.sh" >/dev/null
 DKMS_ABI_CACHE="$CACHE" sh "$here/dkms-upstream.sh" >/dev/null
-# Two small real kernels whose headers differ in one static inline (header-drift ground truth).
+# Two small real kernels of one ABI (header-drift ground truth, booted system test), and the
+# minimal Debian 13 system with systemd that the booted system test installs them into.
 DKMS_ABI_CACHE="$CACHE" sh "$here/drift-kernels.sh"
+DKMS_ABI_CACHE="$CACHE" sh "$here/system-image.sh" >/dev/null
 
 # Node dependencies of the project itself. "npm install" rather than "npm ci": this
 # registry's lock files omit other platforms' optional packages (rollup's), which npm ci

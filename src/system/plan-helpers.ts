@@ -2,6 +2,7 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Operation } from '../core/plan.js';
+import { isInsideRoot } from './rootfs.js';
 
 export async function exists(p: string): Promise<boolean> {
   return (await lstat(p).catch(() => undefined)) !== undefined;
@@ -40,7 +41,9 @@ export class PlanBuilder {
     const missing: string[] = [];
     let cur = path.resolve(dir);
     const top = path.resolve(this.root);
-    while (cur !== top && cur.startsWith(top + path.sep) && !(await this.existsAfterPlan(cur))) {
+    // isInsideRoot, not a "<root>/" prefix: for the root "/" that prefix is "//" and no
+    // directory was ever made (every first install on a real system failed with ENOENT).
+    while (cur !== top && isInsideRoot(top, cur) && !(await this.existsAfterPlan(cur))) {
       missing.unshift(cur);
       cur = path.dirname(cur);
     }

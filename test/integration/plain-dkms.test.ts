@@ -15,7 +15,6 @@ const A = '6.1.0-47-amd64';
 const C = '6.1.0-50-amd64';
 const ARCH = os.machine();
 
-
 /** hello-abi added, built and installed for the kernels by stock dkms alone, then depmod of the root. */
 async function plainDkmsRoot(kernels: readonly string[] = [A]): Promise<SandboxRoot> {
   const sb = await makeSandboxRoot({ kernels });

@@ -93,3 +93,17 @@ describe('PlanBuilder', () => {
     ]);
   });
 });
+
+describe('the root "/"', () => {
+  it('plans the missing directories of a path, as for any other root (only planned: nothing is written)', async () => {
+    const plan = new PlanBuilder('/');
+    const missing = `/nonexistent-dkms-abi-${process.pid}`;
+    await plan.add({ op: 'write', path: `${missing}/abi/amd64/1.symvers`, data: Buffer.from('x') });
+    expect(plan.operations.map((o) => `${o.op} ${o.path}`)).toEqual([
+      `mkdir ${missing}`,
+      `mkdir ${missing}/abi`,
+      `mkdir ${missing}/abi/amd64`,
+      `write ${missing}/abi/amd64/1.symvers`,
+    ]);
+  });
+});
