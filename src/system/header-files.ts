@@ -2,7 +2,7 @@
 // headers a build read (from the include trace in its make.log), and the same files' hashes
 // in another kernel's headers.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   KBUILD_FORCED_HEADERS,
@@ -33,15 +33,30 @@ export async function headerRoots(buildHost: string): Promise<HeaderRoots> {
   return { build: buildHost, source: m[1] };
 }
 
+/**
+ * Hashes already made in this process, by path and release, kept while the file's size, mtime
+ * and inode stay the same: a `kernel add` compares every reused module's record, and the
+ * modules of one kernel read mostly the same headers (and each is compared more than once).
+ */
+const hashed = new Map<string, { readonly stamp: string; readonly sha256: string }>();
+
 async function hashHeader(roots: HeaderRoots, file: string, release: string): Promise<string | undefined> {
   for (const root of [roots.build, roots.source]) {
     if (root === undefined) continue;
-    const text = await readFile(path.join(root, file), 'latin1').catch(() => undefined);
-    if (text !== undefined) {
-      return createHash('sha256')
-        .update(Buffer.from(normaliseHeader(text, release), 'latin1'))
-        .digest('hex');
-    }
+    const full = path.join(root, file);
+    const st = await stat(full).catch(() => undefined);
+    if (st === undefined || !st.isFile()) continue;
+    const key = `${release}\0${full}`;
+    const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+    const known = hashed.get(key);
+    if (known?.stamp === stamp) return known.sha256;
+    const text = await readFile(full, 'latin1').catch(() => undefined);
+    if (text === undefined) continue;
+    const sha256 = createHash('sha256')
+      .update(Buffer.from(normaliseHeader(text, release), 'latin1'))
+      .digest('hex');
+    hashed.set(key, { stamp, sha256 });
+    return sha256;
   }
   return undefined;
 }
