@@ -293,4 +293,15 @@ describe('a booted Debian 13 system with dkms-abi from its package', () => {
 
     expectGuest(await boot(K1), K1);
   });
+
+  it('the last kernel purged: its tree, now unused, is pruned; DKMS keeps the source as dkms would', async () => {
+    await inSystem(`apt-get purge -y -qq linux-image-${K1} linux-headers-${K1} >/dev/null 2>&1`);
+    expect(existsSync(path.join(tree, 'lib/modules/kernel-abi-amd64-1'))).toBe(false);
+    // (lib/modules/K1 itself stays: trixie's depmod writes modules.weakdep, which this 6.1
+    // kernel package's postrm does not know to remove.)
+    expect(existsSync(path.join(tree, 'lib/modules', K1, 'extra'))).toBe(false);
+    expect(await inSystem('dkms status')).toBe(`${PKG}/${version}: added`);
+    expect(await inSystem('dkms-abi status')).toBe(`${PKG}/${version}: added`);
+    expect(await inSystem('dkms-abi verify; echo "exit $?"')).toMatch(/exit 0$/);
+  });
 });
