@@ -101,17 +101,6 @@ async function headersRelease(dir: string): Promise<string> {
 
 export type HeaderCheck = HeaderComparison | { readonly kind: 'unchecked'; readonly why: string };
 
-/** The recorded header list of a module in a tree; undefined when the build recorded none. */
-export async function readHeaderRecord(
-  tree: string,
-  module: string,
-  version: string,
-): Promise<HeaderHash[] | undefined> {
-  const file = path.join(tree, treeMetaDir(module, version), HEADERS_RECORD_FILE);
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : parseHeaderRecord(text, file);
-}
-
 /** Recorded hashes against a headers directory (given, or the kernel's installed headers). */
 export async function checkHeaders(
   paths: Paths,
@@ -141,7 +130,19 @@ export async function treeModuleHeaders(
   kernel: string,
   headersDir?: string,
 ): Promise<HeaderFinding | undefined> {
-  const recorded = await readHeaderRecord(treeDir, tm.module, tm.version);
-  if (recorded === undefined) return undefined;
-  return headerFinding(await checkHeaders(paths, recorded, kernel, headersDir));
+  const file = path.join(treeDir, treeMetaDir(tm.module, tm.version), HEADERS_RECORD_FILE);
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  // kernel add asks this of each reused module more than once (is any drifted? then per
+  // module): the same record against the same kernel gets the answer it got.
+  const key = `${kernel}\0${headersDir ?? ''}\0${text}`;
+  let finding = findings.get(key);
+  if (finding === undefined) {
+    finding = checkHeaders(paths, parseHeaderRecord(text, file), kernel, headersDir).then(headerFinding);
+    findings.set(key, finding);
+  }
+  return finding;
 }
+
+/** treeModuleHeaders' answers in this process (headers do not change while a command runs). */
+const findings = new Map<string, Promise<HeaderFinding>>();
