@@ -121,12 +121,14 @@ describe('console protocol', () => {
     expect(script.trimEnd().endsWith('poweroff -f')).toBe(true);
   });
 
-  it('reads only @@ lines, strips CR and timestamps, and ignores console noise', () => {
+  it("reads only @@ lines, strips CR and timestamps, and ignores console noise and the kernel's own timekeeping", () => {
     const text = [
       '\x1bc\x1b[?7l\x1b[2J@@KVER 6.1.0-47-amd64\r',
       '[    2.1] random kernel console line\r',
       '@@O 0 insmod: ERROR: could not insert module /x.ko: Invalid module format\r',
       '@@K 0 [    2.345678] x: disagrees about version of symbol module_layout\r',
+      '@@K 0 [    2.345690] tsc: Refined TSC clocksource calibration: 2596.107 MHz\r',
+      '@@K 0 [    2.345700] clocksource: Switched to clocksource tsc\r',
       '@@STEP 0 rc=1 loaded=0 taint=\r',
       '@@STEP 1 rc=0 loaded=1 taint=OE\r',
       '@@MODULES y \r',

@@ -67,6 +67,9 @@ export function initScript(steps: readonly GuestStep[]): string {
 
 // The kernel log's "[    1.234567] " timestamp, which busybox dmesg keeps.
 const TIMESTAMP = /^\[\s*\d+\.\d+\]\s?/;
+// The kernel's own timekeeping, which finishes on its own clock a second or so after boot
+// (the TSC's refined calibration, the switch to it): on a loaded host it lands inside a step.
+const TIMEKEEPING = /^(?:tsc|clocksource): /;
 
 export function parseConsole(consoleText: string, stepCount: number): GuestOutput {
   const tool: string[][] = Array.from({ length: stepCount }, () => []);
@@ -84,8 +87,9 @@ export function parseConsole(consoleText: string, stepCount: number): GuestOutpu
       kernelRelease = m[1] ?? null;
     } else if ((m = /^@@([OK]) (\d+) ?(.*)$/.exec(line)) !== null) {
       const i = Number(m[2]);
-      const target = m[1] === 'O' ? tool[i] : kernel[i];
-      target?.push(m[1] === 'K' ? (m[3] ?? '').replace(TIMESTAMP, '') : (m[3] ?? ''));
+      const text = m[1] === 'K' ? (m[3] ?? '').replace(TIMESTAMP, '') : (m[3] ?? '');
+      if (m[1] === 'K' && TIMEKEEPING.test(text)) continue;
+      (m[1] === 'O' ? tool[i] : kernel[i])?.push(text);
     } else if ((m = /^@@STEP (\d+) rc=(\d+) loaded=([01]) taint=(\S*)$/.exec(line)) !== null) {
       const i = Number(m[1]);
       if (i >= stepCount) continue;
