@@ -10,7 +10,14 @@ import { buildOrder } from '../core/build-order.js';
 import { HEADERS_RECORD_FILE, SAVED_SYMVERS_FILE, treeMetaDir } from '../core/layout.js';
 import { driftAction, driftSummary, type HeaderFinding } from '../core/header-record.js';
 import { treeModuleHeaders } from '../system/header-files.js';
-import { type Snapshot, type TreeModule, kernelsOfTree, previousInTree, treeOf } from '../core/snapshot.js';
+import {
+  type Snapshot,
+  type TreeModule,
+  kernelsOfTree,
+  previousInTree,
+  treeModulesOf,
+  treeOf,
+} from '../core/snapshot.js';
 import { readFile } from 'node:fs/promises';
 import type { Context } from '../system/context.js';
 import { discardStaleBuild, ensureRegistered, installModule } from './install.js';
@@ -406,6 +413,7 @@ async function copyFromTree(
       ...(headers !== undefined ? { headers } : {}),
       kernels: kernelsOfTree(snap, id.abi, [kernel]),
       previous,
+      treeModules: treeModulesOf(snap, id.abi),
       dkmsBookkeeping: true,
       ...(tm.unloadable !== undefined ? { unloadable: tm.unloadable } : {}),
     },

@@ -11,7 +11,7 @@ import type { Context } from '../system/context.js';
 import { dkmsBuildDir, dkmsUnbuild } from '../system/dkms.js';
 import { identifyKernel, type KernelIdentity } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
-import { planInstall } from '../system/tree-plans.js';
+import { planInstall, type TreeFile } from '../system/tree-plans.js';
 import {
   buildExclusion,
   buildHeaderRecord,
@@ -21,7 +21,6 @@ import {
   hostArch,
   readModuleConf,
   treeFiles,
-  type BuiltFile,
   type ModuleVersionRef,
 } from '../system/module-build.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
@@ -30,12 +29,7 @@ import type { Session } from '../system/session.js';
 import { judgeOnKernels, type UsabilityChecker } from '../system/usability.js';
 import { kernelsOfTree, previousInTree, treeModulesOf, type TreeModule } from '../core/snapshot.js';
 import { modinfoValues } from '../core/ko-modinfo.js';
-import {
-  filesOfOthers,
-  ownerConflicts,
-  replacesInstalled,
-  type OwnerConflict,
-} from '../core/module-owner.js';
+import { ownerConflicts, replacesInstalled, type OwnerConflict } from '../core/module-owner.js';
 import { readKernelModuleFile } from '../system/ko-file.js';
 
 export type InstallOutcome =
@@ -182,7 +176,9 @@ export async function installModule(
     return { kind: 'unusable', reason: why };
   }
   const tree = ctx.paths.abiTree(id.abi.flavour, id.abi.abiver);
-  const takeOver = await resolveOwners(ctx, tree, treeModulesOf(snap, id.abi), mv, arch, files);
+  const treeModules = treeModulesOf(snap, id.abi);
+  const placed = treeFiles(files);
+  const takeOver = await resolveOwners(tree, treeModules, mv, arch, placed);
   if (typeof takeOver === 'string') return { kind: 'conflict', reason: takeOver };
   const previous = previousInTree(snap, id.abi, mv.module, arch);
   const plan = new PlanBuilder(ctx.paths.root);
@@ -194,7 +190,7 @@ export async function installModule(
       arch,
       builtFor: kernel,
       abi: id.abi,
-      files: treeFiles(files),
+      files: placed,
       symvers,
       ...(headers !== undefined ? { headers } : {}),
       kernels: accepted,
@@ -202,9 +198,7 @@ export async function installModule(
       dkmsBookkeeping: true,
       unloadable,
       takeOver,
-      ...(previous !== undefined
-        ? { listedByOthers: filesOfOthers(treeModulesOf(snap, id.abi), previous) }
-        : {}),
+      treeModules,
     },
     plan,
   );
@@ -254,14 +248,12 @@ export async function ensureInstalled(
  * it must not (one line, naming the owner).
  */
 async function resolveOwners(
-  ctx: Context,
   tree: string,
   treeModules: readonly TreeModule[],
   mv: ModuleVersionRef,
   arch: string,
-  files: readonly BuiltFile[],
+  placed: readonly TreeFile[],
 ): Promise<OwnerConflict[] | string> {
-  const placed = treeFiles(files);
   const conflicts = ownerConflicts(
     treeModules,
     { module: mv.module, arch },

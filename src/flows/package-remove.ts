@@ -23,7 +23,6 @@ import { PlanBuilder, exists } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planRemoveFromTree, planUnmark } from '../system/tree-plans.js';
-import { filesOfOthers } from '../core/module-owner.js';
 
 export interface PackageRemoval {
   /** Kernels from whose tree the modules went. */
@@ -63,8 +62,7 @@ export async function removeRecorded(
   const plan = new PlanBuilder(paths.root);
   if (ours !== undefined) {
     if (prune) for (const k of treeKernels) await planUnmark(paths, ours, k, plan);
-    else
-      await planRemoveFromTree(paths, abi, ours, plan, new Set(), treeKernels, filesOfOthers(modules, ours));
+    else await planRemoveFromTree(paths, abi, ours, plan, new Set(), treeKernels, modules);
   }
   for (const k of unregister) await plan.add({ op: 'remove', path: paths.extraLink(k) });
   if (prune) await plan.add({ op: 'remove', path: tree });

@@ -9,7 +9,6 @@ import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
 import { planRemoveFromTree } from '../system/tree-plans.js';
-import { filesOfOthers } from '../core/module-owner.js';
 import { planDropVerdictCaches } from '../system/verdict-cache.js';
 import { kernelsOfTree, treeOf } from '../core/snapshot.js';
 
@@ -65,15 +64,7 @@ export async function uninstallFromTrees(
       if (!matches(tm)) continue;
       const kernels = kernelsOfTree(snap, tree.abi);
       const plan = new PlanBuilder(ctx.paths.root);
-      await planRemoveFromTree(
-        ctx.paths,
-        tree.abi,
-        tm,
-        plan,
-        new Set(),
-        kernels,
-        filesOfOthers(tree.modules, tm),
-      );
+      await planRemoveFromTree(ctx.paths, tree.abi, tm, plan, new Set(), kernels, tree.modules);
       await planDropVerdictCaches(ctx.paths, kernels, plan);
       await session.apply({
         description: `uninstall ${tm.module}/${tm.version} from kernel-abi-${tree.abi.flavour}-${tree.abi.abiver}`,

@@ -15,7 +15,7 @@ import {
 } from '../core/layout.js';
 import { EnvironmentError } from '../core/errors.js';
 import { isModuleFileOf, moduleFileStem } from '../core/ko-name.js';
-import type { OwnerConflict } from '../core/module-owner.js';
+import { filesOfOthers, type OwnerConflict } from '../core/module-owner.js';
 import type { TreeModule } from '../core/snapshot.js';
 import type { Paths } from './paths.js';
 import { linkTarget, type PlanBuilder } from './plan-helpers.js';
@@ -45,8 +45,8 @@ export interface InstallRequest {
   readonly dkmsBookkeeping: boolean;
   /** Modules of the build the loader of `builtFor` refuses, and why (kept in the manifest). */
   readonly unloadable?: Readonly<Record<string, string>>;
-  /** Files other modules of the tree list: an upgrade from `previous` leaves them. */
-  readonly listedByOthers?: ReadonlySet<string>;
+  /** The tree's modules as scanned: the files others list stay when `previous` goes. */
+  readonly treeModules?: readonly TreeModule[];
   /** Other packages' files of the same module names this install replaces (core/module-owner.ts). */
   readonly takeOver?: readonly OwnerConflict[];
 }
@@ -60,7 +60,15 @@ export async function planInstall(paths: Paths, req: InstallRequest, plan: PlanB
   if (req.previous !== undefined) {
     // Another version's DKMS entries for the tree's kernels go with it; the same version keeps them.
     const unmark = req.previous.version === req.version ? [] : req.kernels;
-    await planRemoveFromTree(paths, req.abi, req.previous, plan, new Set(rels), unmark, req.listedByOthers);
+    await planRemoveFromTree(
+      paths,
+      req.abi,
+      req.previous,
+      plan,
+      new Set(rels),
+      unmark,
+      req.treeModules ?? [],
+    );
   }
   await planTakeOver(tree, req.takeOver ?? [], plan);
   for (const [i, f] of req.files.entries()) {
@@ -246,19 +254,21 @@ async function planRemoveUpdatesLinks(
 }
 
 /**
- * Removes a module version from a tree: its files (except those about to be replaced),
- * its metadata, and DKMS bookkeeping dkms-abi created for the tree's kernels.
+ * Removes a module version from a tree: its files (except those about to be replaced, and
+ * those another of `treeModules` lists), its metadata, and DKMS bookkeeping dkms-abi created
+ * for the tree's kernels.
  */
 export async function planRemoveFromTree(
   paths: Paths,
   abi: AbiId,
   tm: TreeModule,
   plan: PlanBuilder,
-  keep: ReadonlySet<string> = new Set(),
-  kernels: readonly string[] = [],
-  listedByOthers: ReadonlySet<string> = new Set(),
+  keep: ReadonlySet<string>,
+  kernels: readonly string[],
+  treeModules: readonly TreeModule[],
 ): Promise<void> {
   const tree = paths.abiTree(abi.flavour, abi.abiver);
+  const listedByOthers = filesOfOthers(treeModules, tm);
   for (const rel of tm.files) {
     // Another module's manifest lists it too (written before one file had one owner): its file.
     if (keep.has(rel) || listedByOthers.has(rel) || !isSafeRelative(rel)) continue;
