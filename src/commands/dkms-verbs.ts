@@ -75,6 +75,21 @@ export async function build(ctx: Context, opts: ModuleTarget & KernelOption): Pr
   });
 }
 
+/** Built, but not installed: its own kernel's loader refuses it, or another package owns its file. */
+export function reportRefused(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  r: { kind: 'unusable' | 'conflict'; reason: string },
+): ExitCode {
+  ctx.out.note(
+    r.kind === 'unusable'
+      ? `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`
+      : `dkms-abi: cannot install ${mv.module}/${mv.version} for ${kernel}: ${r.reason}`,
+  );
+  return 1;
+}
+
 /** BUILD_EXCLUSIVE said no (not an error), or make failed (the environment: exit 3). */
 function reportNotBuilt(
   ctx: Context,
@@ -122,13 +137,8 @@ export async function install(ctx: Context, opts: ModuleTarget & KernelOption): 
       case 'build-failed':
         return reportNotBuilt(ctx, mv, kernel, r);
       case 'unusable':
-        ctx.out.note(
-          `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`,
-        );
-        return 1;
       case 'conflict':
-        ctx.out.note(`dkms-abi: cannot install ${mv.module}/${mv.version} for ${kernel}: ${r.reason}`);
-        return 1;
+        return reportRefused(ctx, mv, kernel, r);
     }
   });
 }

@@ -12,6 +12,7 @@ import { publishToRepo, type RepoUpdate } from '../system/apt-repo.js';
 import type { Context } from '../system/context.js';
 import { dkmsMktarball } from '../system/dkms.js';
 import { ensureInstalled } from '../flows/install.js';
+import { reportRefused } from './dkms-verbs.js';
 import { buildModulePackage, collectInputs, type BuiltPackage } from '../flows/package-build.js';
 import { withSession, type Session } from '../system/session.js';
 import type { UsabilityChecker } from '../system/usability.js';
@@ -162,13 +163,8 @@ async function installedFor(
       );
       return 3;
     case 'unusable':
-      ctx.out.note(
-        `dkms-abi: ${mv.module}/${mv.version} built for ${kernel} would not load on it: ${r.reason}`,
-      );
-      return 1;
     case 'conflict':
-      ctx.out.note(`dkms-abi: cannot install ${mv.module}/${mv.version} for ${kernel}: ${r.reason}`);
-      return 1;
+      return reportRefused(ctx, mv, kernel, r);
   }
 }
 
