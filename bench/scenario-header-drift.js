@@ -5,24 +5,13 @@
 //    module's build read in that kernel's headers. The floor is the same kernel add with
 //    `[abi] header_drift = ignore` (no comparison).
 import { existsSync, readdirSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { mustRun, prepareScript, runOnce, time } from './measure.js';
-import {
-  K47,
-  addHeaders,
-  addSameAbiKernel,
-  cliArgv,
-  copyExample,
-  copyHelloAs,
-  makeRoot,
-  stockDkms,
-} from './roots.js';
+import { K47, addHeaders, cliArgv, makeRoot, stockDkms } from './roots.js';
+import { MODULES, NEW_KERNEL, makeBase, newKernelDir } from './scenario-new-kernel.js';
 
 const CACHE = process.env.DKMS_ABI_CACHE ?? '/var/cache/dkms-abi';
 const PACKAGE = 'v4l2loopback';
-const NEW_KERNEL = '6.1.0-47.1-amd64';
-const MODULES = ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi', 'hello-abi-b'];
 
 /** Real Debian DKMS package: one large C file that includes ~400 kernel headers. */
 function packageDeb() {
@@ -89,19 +78,9 @@ async function runRecording(ctx, dir) {
   };
 }
 
-async function runComparing(ctx, dir) {
-  const base = path.join(dir, 'root-add.base');
-  const root = path.join(dir, 'root-add');
-  if (!existsSync(base)) {
-    await makeRoot(root);
-    await addHeaders(root, K47);
-    for (const m of ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi']) await copyExample(root, m);
-    await copyHelloAs(root, 'hello-abi-b', 'hello_abi_b');
-    for (const m of MODULES) mustRun(cliArgv(root, 'add', `${m}/1.0`));
-    mustRun(cliArgv(root, 'kernel', 'add', K47));
-    await addSameAbiKernel(root, K47, NEW_KERNEL, { headers: true });
-    await rename(root, base);
-  }
+async function runComparing(ctx) {
+  // Scenario 2's base: the 5 modules built for K47 (with header records), NEW_KERNEL's headers.
+  const { root, base } = await makeBase(newKernelDir(ctx), { inTree: false });
   const fresh = (policy) =>
     prepareScript(ctx.outDir, `fresh-drift-add-${policy}`, [
       `rm -rf ${root}`,
@@ -147,5 +126,5 @@ export async function runHeaderDrift(ctx) {
   const dir = path.join(ctx.workDir, 'header-drift');
   mustRun(['mkdir', '-p', dir]);
   ctx.log('scenario 6: header drift costs');
-  return [await runRecording(ctx, dir), await runComparing(ctx, dir)];
+  return [await runRecording(ctx, dir), await runComparing(ctx)];
 }

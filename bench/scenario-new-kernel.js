@@ -19,7 +19,7 @@ import {
 } from './roots.js';
 
 export const NEW_KERNEL = '6.1.0-47.1-amd64';
-const MODULES = ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi', 'hello-abi-b'];
+export const MODULES = ['abi-provider', 'abi-consumer', 'blobdrv', 'hello-abi', 'hello-abi-b'];
 const TREE = 'kernel-abi-amd64-1';
 
 /**
@@ -31,7 +31,7 @@ const TREE = 'kernel-abi-amd64-1';
  * works on a fresh copy at `<dir>/root`: the links DKMS made (source -> …/root/usr/src/…)
  * name that path.
  */
-async function makeBase(dir, { inTree }) {
+export async function makeBase(dir, { inTree }) {
   const root = path.join(dir, 'root');
   if (!existsSync(`${root}.base`)) {
     await makeRoot(root);
@@ -72,8 +72,11 @@ function stockScript(dir, root) {
   return { file, text: lines.join('\n') };
 }
 
+/** Where scenario 2 keeps its roots (scenario 6 reuses the base). */
+export const newKernelDir = (ctx) => path.join(ctx.workDir, 'new-kernel');
+
 export async function runNewKernel(ctx, { inTree = false } = {}) {
-  const dir = path.join(ctx.workDir, 'new-kernel');
+  const dir = newKernelDir(ctx);
   ctx.log(
     `scenario 2${inTree ? 'b' : ''}: ${inTree ? 'adding the in-tree modules to' : 'building'} the base root (5 modules for ${K47})`,
   );

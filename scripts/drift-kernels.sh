@@ -6,7 +6,7 @@
 #   6.1.99-1-amd64    minmax_get() as upstream
 #   6.1.99-1.1-amd64  minmax_get() returns 1000 more
 # Used by the header-drift ground truth (test/boot/drift-kernels-boot.test.ts: a busybox
-# initramfs boot) and the booted Debian 13 system (test/system-boot/: systemd on an ext4
+# initramfs boot) and the booted Debian 13 system (test/boot/debian-system-boot.test.ts: systemd on an ext4
 # virtio disk), so the config has what both need and nothing more.
 # Cached in $DKMS_ABI_CACHE/drift-kernels; a finished build is not made again.
 set -eu

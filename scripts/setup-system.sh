@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the real tools dkms-abi's tests, demo and benchmarks use (Debian 12, as root), and
 # builds the other platforms the tests run on: a Debian 13 chroot (dkms 3.2.2, Linux 6.12;
-# scripts/trixie-chroot.sh), upstream dkms from Debian's newest source (scripts/dkms-upstream.sh)
+# scripts/trixie-chroot.sh), upstream dkms from Debian's newest source (scripts/dkms-upstream.sh),
 # two small kernels of one ABI (scripts/drift-kernels.sh, ~15 min once) and a minimal trixie
 # system with systemd for the booted-system test (scripts/system-image.sh).
 # go-md2man writes the man page of the dkms-abi package (npm run deb), whose bash completion

@@ -18,7 +18,7 @@ import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chooseAccel } from './qemu-harness.js';
+import { QEMU, chooseAccel, qemuMachine } from './qemu-harness.js';
 
 const CACHE = process.env['DKMS_ABI_CACHE'] ?? '/var/cache/dkms-abi';
 const IMAGE = path.join(CACHE, 'system-image');
@@ -34,12 +34,8 @@ let work: string;
 let tree: string;
 const mounted: string[] = [];
 
-async function sh(cmd: string, args: readonly string[], opts: { input?: string } = {}): Promise<string> {
-  const r = await execa(cmd, args, {
-    reject: false,
-    all: true,
-    ...(opts.input !== undefined ? { input: opts.input } : {}),
-  });
+async function sh(cmd: string, args: readonly string[]): Promise<string> {
+  const r = await execa(cmd, args, { reject: false, all: true });
   if (r.exitCode !== 0)
     throw new Error(`${cmd} ${args.join(' ')} exited ${String(r.exitCode)}:\n${r.all.slice(-4000)}`);
   return r.stdout;
@@ -109,11 +105,9 @@ async function boot(kernel: string): Promise<GuestReport> {
   const vmlinuz = path.join(tree, 'boot', `vmlinuz-${kernel}`);
   const accel = await chooseAccel(vmlinuz);
   const r = await execa(
-    'qemu-system-x86_64',
+    QEMU,
     [
-      ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
-      ...['-m', '1024', '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none'],
-      ...['-serial', 'stdio', '-no-reboot'],
+      ...qemuMachine(accel, 1024),
       ...['-drive', `file=${img},format=raw,if=virtio`],
       ...['-kernel', vmlinuz, '-append', 'root=/dev/vda rw console=ttyS0 panic=-1 quiet loglevel=3'],
     ],

@@ -81,7 +81,7 @@ export class BootError extends Error {
 }
 
 const IMAGES = '/var/cache/dkms-abi/images';
-const QEMU = 'qemu-system-x86_64';
+export const QEMU = 'qemu-system-x86_64';
 const DEFAULT_TIMEOUT_MS = 120_000;
 // Under a working KVM the kernel reaches /init in about a second; a nested KVM that
 // cannot run this kernel hangs instead, so the probe gives up early and we use TCG.
@@ -200,6 +200,18 @@ async function probeKvm(vmlinuz: string): Promise<Accel> {
   }
 }
 
+/**
+ * One CPU with `memoryMiB`, accelerated as chosen, no default devices (VGA, NIC and its iPXE
+ * ROM): the serial port on stdio is the only output; a reboot ends qemu.
+ */
+export function qemuMachine(accel: Accel, memoryMiB: number): string[] {
+  return [
+    ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
+    ...['-m', String(memoryMiB), '-smp', '1'],
+    ...['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot'],
+  ];
+}
+
 async function runQemu(
   vmlinuz: string,
   initramfs: Buffer,
@@ -210,13 +222,7 @@ async function runQemu(
   try {
     const initrd = path.join(dir, 'initramfs.cpio.gz');
     await writeFile(initrd, initramfs);
-    const args = [
-      ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
-      ['-m', '512', '-smp', '1'],
-      // No default devices (VGA, NIC and its iPXE ROM): the serial port is the only output.
-      ['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot'],
-      ['-kernel', vmlinuz, '-initrd', initrd, '-append', CMDLINE],
-    ].flat();
+    const args = [...qemuMachine(accel, 512), '-kernel', vmlinuz, '-initrd', initrd, '-append', CMDLINE];
     const started = Date.now();
     const result = await execa(QEMU, args, {
       reject: false,

@@ -62,6 +62,18 @@ async function addBrokenExample(root: string): Promise<void> {
   await cli(root, ['add', 'broken-abi/1.0']);
 }
 
+/** A fresh 64 MiB tmpfs for the test's root, unmounted and removed after `fn`. */
+async function onTmpfs<T>(prefix: string, fn: (mnt: string) => Promise<T>): Promise<T> {
+  const mnt = await mkdtemp(path.join(os.tmpdir(), prefix));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=755', 'tmpfs', mnt]);
+  try {
+    return await fn(mnt);
+  } finally {
+    execFileSync('umount', [mnt]);
+    await rm(mnt, { recursive: true, force: true });
+  }
+}
+
 describe('the environment failing', () => {
   let template: SandboxRoot;
   let installed: string; // hello-abi and abi-provider installed for A
@@ -257,10 +269,8 @@ describe('the environment failing', () => {
       await cli(reference, ['install', 'hello-abi/1.0', '-k', A]);
       const after = await snap(reference);
       const before = await snap(template.root);
-      const mnt = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-full-'));
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=755', 'tmpfs', mnt]);
       const outcomes: string[] = [];
-      try {
+      await onTmpfs('dkms-abi-full-', async (mnt) => {
         // Every 4 KiB up to 64 (CI: a sample reaching the lock, the journal, the staged copy,
         // depmod's output, and success), then plenty.
         const levels = FULL
@@ -295,22 +305,15 @@ describe('the environment failing', () => {
             outcomes.push(`${kib} KiB: ENOSPC at ${where}`);
           }
         }
-      } finally {
-        execFileSync('umount', [mnt]);
-        await rm(mnt, { recursive: true, force: true });
-      }
+      });
       console.log(`disk full: ${outcomes.join('; ')}`);
       // Both sides of the edge were reached.
       expect(outcomes.some((o) => !o.endsWith('installed'))).toBe(true);
       expect(outcomes.some((o) => o.endsWith('installed'))).toBe(true);
     });
-  });
 
-  describe('a full disk (tmpfs), checked', () => {
     it('verify and status on a full disk: the lock cannot be written, both read without it (exit 0)', async () => {
-      const mnt = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-full-'));
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=755', 'tmpfs', mnt]);
-      try {
+      await onTmpfs('dkms-abi-full-', async (mnt) => {
         await execa('cp', ['-a', `${installed}/.`, mnt]);
         const st = await statfs(mnt);
         await writeFile(path.join(mnt, 'tmp/filler'), Buffer.alloc(st.bavail * st.bsize));
@@ -322,10 +325,7 @@ describe('the environment failing', () => {
         expect(s.exitCode).toBe(0);
         expect(s.stdout).toContain(`hello-abi/1.0, ${A}, ${os.machine()}: installed`);
         expect(await snap(mnt)).toEqual(before);
-      } finally {
-        execFileSync('umount', [mnt]);
-        await rm(mnt, { recursive: true, force: true });
-      }
+      });
     });
   });
 
@@ -359,9 +359,7 @@ describe('the environment failing', () => {
 
   describe('a read-only root', () => {
     it('the whole root read-only (tmpfs remounted ro): changes refused with exit 3 at the lock; verify and status still work', async () => {
-      const mnt = await mkdtemp(path.join(os.tmpdir(), 'dkms-abi-ro-'));
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=755', 'tmpfs', mnt]);
-      try {
+      await onTmpfs('dkms-abi-ro-', async (mnt) => {
         await execa('cp', ['-a', `${installed}/.`, mnt]);
         const before = await snap(mnt);
         execFileSync('mount', ['-o', 'remount,ro', mnt]);
@@ -379,10 +377,7 @@ describe('the environment failing', () => {
         expect(v.stderr).toMatch(/EROFS: verifying without it\nverify: consistent\n$/);
         expect((await runCli(['status'], { root: mnt })).exitCode).toBe(0);
         expect(await snap(mnt)).toEqual(before);
-      } finally {
-        execFileSync('umount', [mnt]);
-        await rm(mnt, { recursive: true, force: true });
-      }
+      });
     });
 
     it('lib/modules read-only, the state directory writable: install and kernel add roll back, exit 3', async () => {
