@@ -372,7 +372,10 @@ function collect(records: readonly DkmsConfRecord[], file: string): Arrays {
         `${r.name}[${r.index}] is absurdly long (${String(r.value.length)} characters)`,
       );
     if (!/^(0|[1-9][0-9]{0,5})$/.test(r.index)) {
-      throw new InputError(file, `${r.name} has the index "${r.index}": dkms only reads indexed arrays`);
+      throw new InputError(
+        file,
+        `${r.name} has the index "${printable(r.index)}": dkms only reads indexed arrays`,
+      );
     }
     let entries = arrays.get(r.name);
     if (entries === undefined) arrays.set(r.name, (entries = new Map<number, string>()));
@@ -476,7 +479,7 @@ export function bashRegex(pattern: string, file: string, what: string): RegExp {
   try {
     return new RegExp(translated);
   } catch {
-    throw new InputError(file, `${what} is not a valid regular expression: ${pattern}`);
+    throw new InputError(file, `${what} "${printable(pattern)}" is not a valid regular expression`);
   }
 }
 

@@ -8,6 +8,16 @@ describe('errors', () => {
     expect(exitCodeOf(e)).toBe(2);
   });
 
+  it('keeps bad input on one line whatever the file quoted (the fuzzer found a regex "+\\n")', () => {
+    const e = new InputError(
+      '/usr/src/x-1/dkms.conf',
+      'BUILD_EXCLUSIVE_ARCH "+\n" is not a valid regular expression',
+    );
+    expect(e.message).toBe(
+      '/usr/src/x-1/dkms.conf: BUILD_EXCLUSIVE_ARCH "+\\x0a" is not a valid regular expression',
+    );
+  });
+
   it('formats a failed command on one line with the last stderr line', () => {
     const msg = formatCommandFailure({
       argv: ['dkms', 'build', '-m', 'my mod'],

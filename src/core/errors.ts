@@ -4,6 +4,8 @@
 // Anything else thrown is a bug in dkms-abi: exit 70 (EX_SOFTWARE in sysexits.h), so a
 // script can tell "fix the machine" (3) from "report this" (70).
 
+import { printable } from './printable.js';
+
 export type ExitCode = 0 | 1 | 2 | 3;
 
 export abstract class DkmsAbiError extends Error {
@@ -25,7 +27,8 @@ export class InputError extends DkmsAbiError {
     readonly problem: string,
     readonly line?: number,
   ) {
-    super(line === undefined ? `${file}: ${problem}` : `${file}:${line}: ${problem}`);
+    // Both parts may quote a hostile file: the message stays one line whatever they hold.
+    super(printable(line === undefined ? `${file}: ${problem}` : `${file}:${line}: ${problem}`));
   }
 }
 
