@@ -1,11 +1,12 @@
 // status: one dkms-style line per module/version/kernel/arch, read from the trees directly.
+import { sameAbi } from '../core/abi-id.js';
 import type { ExitCode } from '../core/errors.js';
 import { deriveStatus, formatStatusLine, type StatusEntry, type Usability } from '../core/status.js';
 import { type TreeModule, treeOf } from '../core/snapshot.js';
 import type { Context } from '../system/context.js';
 import { scanRoot } from '../system/scan.js';
 import type { HeaderFinding } from '../core/header-record.js';
-import { treeModuleHeaders } from '../system/header-files.js';
+import { readTreeHeaderRecord, recordFinding } from '../system/header-files.js';
 import { readStable } from '../system/stable-read.js';
 import { VerdictService } from '../system/verdict-service.js';
 
@@ -47,15 +48,25 @@ async function readStatus(
     }
   }
   // Reused builds (built for another kernel): do the headers they read match this kernel's?
+  // Each tree module's record is read once, then compared per kernel that reuses it.
   const findings = new Map<string, HeaderFinding>();
   if (ctx.config.headerDrift !== 'ignore') {
-    for (const k of snap.kernels) {
-      if (k.abi === undefined || (opts.kernel !== undefined && k.kernel !== opts.kernel)) continue;
-      const dir = ctx.paths.abiTree(k.abi.flavour, k.abi.abiver);
-      for (const tm of treeOf(snap, k.abi)?.modules ?? []) {
-        if (tm.builtFor === k.kernel || (opts.module !== undefined && tm.module !== opts.module)) continue;
-        const f = await treeModuleHeaders(ctx.paths, dir, tm, k.kernel);
-        if (f !== undefined) findings.set(key(tm, k.kernel), f);
+    for (const tree of snap.trees) {
+      const users = snap.kernels.filter(
+        (k) =>
+          k.abi !== undefined &&
+          sameAbi(k.abi, tree.abi) &&
+          (opts.kernel === undefined || k.kernel === opts.kernel),
+      );
+      if (users.length === 0) continue;
+      const dir = ctx.paths.abiTree(tree.abi.flavour, tree.abi.abiver);
+      for (const tm of tree.modules) {
+        if (opts.module !== undefined && tm.module !== opts.module) continue;
+        const reusers = users.filter((k) => tm.builtFor !== k.kernel);
+        const record = reusers.length > 0 ? readTreeHeaderRecord(dir, tm) : undefined;
+        if (record === undefined) continue;
+        for (const k of reusers)
+          findings.set(key(tm, k.kernel), await recordFinding(ctx.paths, record, k.kernel));
       }
     }
   }

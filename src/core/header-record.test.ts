@@ -8,6 +8,7 @@ import {
   driftSummary,
   formatHeaderRecord,
   kernelHeaderKey,
+  mayNeedNormalising,
   normaliseHeader,
   parseHeaderRecord,
   parseIncludeTrace,
@@ -76,6 +77,26 @@ describe('normaliseHeader', () => {
     expect(normaliseHeader('static inline int f(void) { return 1; }\n', '6.1.0-47-amd64')).toBe(
       'static inline int f(void) { return 1; }\n',
     );
+  });
+  it('is needed exactly where it changes the bytes (the hash skips it elsewhere)', () => {
+    const rel = '6.1.0-47-amd64';
+    const texts = [
+      'static inline int f(void) { return 1; }\n',
+      `#define UTS_RELEASE "${rel}"\n`,
+      ' * Linux/x86 6.1.170 Kernel Configuration\n',
+      'caf\xe9 \xff bytes that are not UTF-8\n',
+    ];
+    for (const t of texts) {
+      const bytes = Buffer.from(t, 'latin1');
+      if (!mayNeedNormalising(bytes, rel)) expect(normaliseHeader(t, rel)).toBe(t);
+      else expect(normaliseHeader(t, rel)).not.toBe(t);
+    }
+    expect(texts.map((t) => mayNeedNormalising(Buffer.from(t, 'latin1'), rel))).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
   });
 });
 

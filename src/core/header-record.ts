@@ -86,6 +86,18 @@ export function normaliseHeader(text: string, release: string): string {
   return out;
 }
 
+/**
+ * Whether normaliseHeader could change a file's bytes (read as latin1): only one that names
+ * the release or holds a configuration banner. Nearly every header does neither, and hashes as
+ * it is, without a text copy.
+ */
+export function mayNeedNormalising(bytes: Buffer, release: string): boolean {
+  return (
+    (release !== '' && bytes.includes(release, 0, 'latin1')) ||
+    bytes.includes(' Kernel Configuration', 0, 'latin1')
+  );
+}
+
 export interface HeaderHash {
   /** Relative to the build or source directory, e.g. "include/linux/mm.h". */
   readonly file: string;

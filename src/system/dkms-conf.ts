@@ -9,6 +9,7 @@
 // /dev/null, its stdout discarded, and only its variables come back.
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import {
   CONF_RECORDS_HEADER,
@@ -46,7 +47,7 @@ export interface ConfEnvironment {
   readonly etcDkmsDir?: string;
 }
 
-// The reader script. Positional parameters: dkms's variables, then the files to source (dkms.conf,
+// The reader script. Positional parameters: dkms's variables (and uname -r), then the files to source (dkms.conf,
 // then any /etc/dkms overrides). The variables are plain shell variables, not exported to
 // commands the conf runs, as in dkms. The names to print are spelled out in the script (not
 // held in a variable) so a conf cannot change the list. `$\{` stands for bash's `${` (a
@@ -61,12 +62,11 @@ shopt -s extglob
 umask 022
 PATH="$PATH:/usr/lib/dkms"
 module=$1 module_version=$2 kernelver=$3 arch=$4 dkms_tree=$5 source_tree=$6 install_tree=$7
-kernel_source_dir=$8 running_distribution=$9
-shift 9
+kernel_source_dir=$8 running_distribution=$9 current_kernel=$\{10}
+shift 10
 kernel_config="$kernel_source_dir/.config"
 tmp_location=$\{TMPDIR:-/tmp}
 current_os=Linux
-current_kernel=$(uname -r)
 unset ${VARIABLES}
 
 # dkms 3.0.10's safe_source, its tmpfile replaced by a command substitution.
@@ -75,6 +75,9 @@ __dkms_abi_safe_source() {
   __dkms_abi_lines=$(
     . "$1" >/dev/null
     for _export_env in ${VARIABLES}; do
+      # Not in dkms: a variable the conf never set has no indices, and asking for them costs
+      # a subshell each (dozens per conf). The set ones get dkms's exact treatment.
+      builtin declare -p "$_export_env" >/dev/null 2>&1 || continue
       for _i in $(eval echo \$\{!$_export_env[@]}); do
         eval echo '$_export_env[$_i]=\"$\{'$_export_env'[$_i]}\"'
       done
@@ -140,6 +143,8 @@ export async function readDkmsConfRecords(
       env.installTree,
       kernelSourceDir,
       distribution,
+      // dkms's $(uname -r), without a process for it: uname(2) is what both read.
+      os.release(),
       ...confFiles.map((f) => path.resolve(f)),
     ],
     // Relative paths in a conf (rare) resolve against its own directory.
@@ -173,6 +178,7 @@ export async function readShellVariables(
       readerScript(variables),
       'dkms-abi-conf',
       ...Array<string>(9).fill(''),
+      os.release(),
       ...files.map((f) => path.resolve(f)),
     ],
     { cwd: '/', timeoutMs: 60_000 },

@@ -2,13 +2,14 @@
 // headers a build read (from the include trace in its make.log), and the same files' hashes
 // in another kernel's headers.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   KBUILD_FORCED_HEADERS,
   compareHeaders,
   headerFinding,
   kernelHeaderKey,
+  mayNeedNormalising,
   normaliseHeader,
   parseHeaderRecord,
   parseIncludeTrace,
@@ -20,6 +21,7 @@ import {
 import { HEADERS_RECORD_FILE, treeMetaDir } from '../core/layout.js';
 import { findKernelHeaders } from './kernel-files.js';
 import type { Paths } from './paths.js';
+import { readBytesOrUndefined, readTextOrUndefined, statOrUndefined } from './quiet-read.js';
 
 /**
  * The build directory and, for split headers (Debian's -amd64 + -common), the source directory
@@ -40,21 +42,24 @@ export async function headerRoots(buildHost: string): Promise<HeaderRoots> {
  */
 const hashed = new Map<string, { readonly stamp: string; readonly sha256: string }>();
 
-async function hashHeader(roots: HeaderRoots, file: string, release: string): Promise<string | undefined> {
+function hashHeader(roots: HeaderRoots, file: string, release: string): string | undefined {
   for (const root of [roots.build, roots.source]) {
     if (root === undefined) continue;
     const full = path.join(root, file);
-    const st = await stat(full).catch(() => undefined);
+    // Synchronous, like the scan (src/system/scan.ts): a comparison stats about a thousand
+    // headers per module, nearly all answered from `hashed`.
+    const st = statOrUndefined(full);
     if (st === undefined || !st.isFile()) continue;
     const key = `${release}\0${full}`;
     const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
     const known = hashed.get(key);
     if (known?.stamp === stamp) return known.sha256;
-    const text = await readFile(full, 'latin1').catch(() => undefined);
-    if (text === undefined) continue;
-    const sha256 = createHash('sha256')
-      .update(Buffer.from(normaliseHeader(text, release), 'latin1'))
-      .digest('hex');
+    const bytes = readBytesOrUndefined(full);
+    if (bytes === undefined) continue;
+    const normalised = mayNeedNormalising(bytes, release)
+      ? Buffer.from(normaliseHeader(bytes.toString('latin1'), release), 'latin1')
+      : bytes;
+    const sha256 = createHash('sha256').update(normalised).digest('hex');
     hashed.set(key, { stamp, sha256 });
     return sha256;
   }
@@ -83,7 +88,7 @@ export async function recordBuildHeaders(
   if (files.size > 0) for (const f of KBUILD_FORCED_HEADERS) files.add(f);
   const out: HeaderHash[] = [];
   for (const file of files) {
-    const sha256 = await hashHeader(roots, file, release);
+    const sha256 = hashHeader(roots, file, release);
     if (sha256 !== undefined) out.push({ file, sha256 });
   }
   return out;
@@ -115,8 +120,23 @@ export async function checkHeaders(
   // A directory given without a kernel: its release is what its utsrelease.h says.
   const release = kernel !== '' ? kernel : await headersRelease(dir);
   const current = new Map<string, string | undefined>();
-  for (const h of recorded) current.set(h.file, await hashHeader(roots, h.file, release));
+  for (const h of recorded) current.set(h.file, hashHeader(roots, h.file, release));
   return compareHeaders(recorded, current);
+}
+
+/** A tree module's header record as saved (undefined when its build recorded none). */
+export interface TreeHeaderRecord {
+  readonly file: string;
+  readonly text: string;
+}
+
+export function readTreeHeaderRecord(
+  treeDir: string,
+  tm: { readonly module: string; readonly version: string },
+): TreeHeaderRecord | undefined {
+  const file = path.join(treeDir, treeMetaDir(tm.module, tm.version), HEADERS_RECORD_FILE);
+  const text = readTextOrUndefined(file, 'utf8');
+  return text === undefined ? undefined : { file, text };
 }
 
 /**
@@ -130,19 +150,30 @@ export async function treeModuleHeaders(
   kernel: string,
   headersDir?: string,
 ): Promise<HeaderFinding | undefined> {
-  const file = path.join(treeDir, treeMetaDir(tm.module, tm.version), HEADERS_RECORD_FILE);
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
+  const record = readTreeHeaderRecord(treeDir, tm);
+  return record === undefined ? undefined : recordFinding(paths, record, kernel, headersDir);
+}
+
+/** A header record against a kernel's headers (or `headersDir`), as a finding. */
+export function recordFinding(
+  paths: Paths,
+  record: TreeHeaderRecord,
+  kernel: string,
+  headersDir?: string,
+): Promise<HeaderFinding> {
   // kernel add asks this of each reused module more than once (is any drifted? then per
-  // module): the same record against the same kernel gets the answer it got.
-  const key = `${kernel}\0${headersDir ?? ''}\0${text}`;
+  // module), status of each module on every kernel: the same record against the same kernel
+  // gets the answer it got.
+  const key = `${kernel}\0${headersDir ?? ''}\0${record.text}`;
   let finding = findings.get(key);
   if (finding === undefined) {
-    finding = checkHeaders(paths, parseHeaderRecord(text, file), kernel, headersDir).then(headerFinding);
+    finding = checkHeaders(paths, parseHeaderRecord(record.text, record.file), kernel, headersDir).then(
+      headerFinding,
+    );
     findings.set(key, finding);
   }
   return finding;
 }
 
-/** treeModuleHeaders' answers in this process (headers do not change while a command runs). */
+/** recordFinding's answers in this process (headers do not change while a command runs). */
 const findings = new Map<string, Promise<HeaderFinding>>();

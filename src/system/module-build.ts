@@ -45,7 +45,36 @@ export function confFile(ctx: Context, mv: ModuleVersionRef): string {
   return path.join(ctx.paths.dkmsTree, mv.module, mv.version, 'source', 'dkms.conf');
 }
 
-export async function readModuleConf(
+/**
+ * M/V's dkms.conf as dkms reads it for the kernel and arch. A command asks this several times
+ * per module (is it excluded, where do its files go, install): each bash run costs tens of
+ * milliseconds, so a command reads each once. Nothing a command does changes a conf it read.
+ */
+export function readModuleConf(
+  ctx: Context,
+  mv: ModuleVersionRef,
+  kernel: string,
+  arch: string,
+): Promise<DkmsConf> {
+  let confs = confsRead.get(ctx);
+  if (confs === undefined) {
+    confs = new Map();
+    confsRead.set(ctx, confs);
+  }
+  const key = `${mv.module}\0${mv.version}\0${kernel}\0${arch}`;
+  let conf = confs.get(key);
+  if (conf === undefined) {
+    conf = readModuleConfOnce(ctx, mv, kernel, arch);
+    confs.set(key, conf);
+    // A failure (not added yet, a broken conf) is asked again.
+    conf.catch(() => confs.delete(key));
+  }
+  return conf;
+}
+
+const confsRead = new WeakMap<Context, Map<string, Promise<DkmsConf>>>();
+
+async function readModuleConfOnce(
   ctx: Context,
   mv: ModuleVersionRef,
   kernel: string,

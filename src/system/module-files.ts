@@ -1,9 +1,10 @@
 // Module files named on the command line (abi compat): files as given, directories walked.
-import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
 import { isModuleFile } from '../core/ko-name.js';
+import { statOrUndefined } from './quiet-read.js';
 
 /**
  * Module files named by the user: files as they are, directories walked for .ko[.gz|.xz|.zst]
@@ -48,12 +49,4 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
     }
   }
   return out;
-}
-
-function statOrUndefined(p: string): Stats | undefined {
-  try {
-    return statSync(p);
-  } catch {
-    return undefined;
-  }
 }

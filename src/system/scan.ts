@@ -1,10 +1,8 @@
 // Reads a root's trees into a Snapshot: kernels and their extra/ links, DKMS's tree
 // (added/built/installed bookkeeping), and the manifests of the shared ABI trees.
 // Read-only; tolerant of foreign entries (they are skipped, verify reports them).
-// The reads are synchronous on purpose: a scan is thousands of tiny metadata reads (about three
-// per module/kernel entry), and a thread-pool round trip for each made status several times
-// slower (bench/, scenario 1). The exported functions keep their asynchronous signatures.
-import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Dirent } from 'node:fs';
+// Synchronous on purpose (see src/system/quiet-read.ts); the exported functions stay asynchronous.
+import { readdirSync, readlinkSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { TREE_PREFIX, parseAbiTreeName, type AbiId } from '../core/abi-id.js';
 import { isModuleFile } from '../core/ko-name.js';
@@ -18,6 +16,7 @@ import type {
   TreeModule,
 } from '../core/snapshot.js';
 import type { Paths } from './paths.js';
+import { lstatOrUndefined, readTextOrUndefined, statOrUndefined } from './quiet-read.js';
 
 /** A synchronous read as a promise: its exceptions become rejections, as before. */
 function later<T>(read: () => T): Promise<T> {
@@ -37,14 +36,6 @@ function listDir(dir: string): string[] {
     return readdirSync(dir).sort();
   } catch {
     return [];
-  }
-}
-
-function lstatOrUndefined(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
   }
 }
 
@@ -229,19 +220,3 @@ function treeModulesOf(tree: string): TreeModule[] {
 }
 
 const isStagingName = (name: string): boolean => name.startsWith('.dkms-abi.');
-
-function readTextOrUndefined(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function statOrUndefined(p: string) {
-  try {
-    return statSync(p);
-  } catch {
-    return undefined;
-  }
-}
