@@ -24,7 +24,13 @@ import { discardStaleBuild, ensureRegistered, installModule } from './install.js
 import { listReferences, type KernelIdentity } from '../system/kernel-identity.js';
 import { planRegisterKernel } from '../system/kernel-register.js';
 import { planInstall, planLinkKernel, planUnmark } from '../system/tree-plans.js';
-import { buildExclusion, hostArch, readModuleConf, type ModuleVersionRef } from '../system/module-build.js';
+import {
+  buildExclusion,
+  hostArch,
+  readModuleConf,
+  readModuleConfs,
+  type ModuleVersionRef,
+} from '../system/module-build.js';
 import { PlanBuilder } from '../system/plan-helpers.js';
 import { scanRoot } from '../system/scan.js';
 import type { Session } from '../system/session.js';
@@ -50,7 +56,6 @@ export interface AutoinstallReport {
 }
 
 const collator = new Intl.Collator('en', { numeric: true });
-const CONF_READS_AT_ONCE = 8;
 
 export async function autoinstallKernel(
   ctx: Context,
@@ -62,6 +67,9 @@ export async function autoinstallKernel(
   const arch = hostArch();
   let id = await ensureRegistered(ctx, session, kernel);
   let snap = await scanRoot(ctx.paths);
+  // The dkms.confs every step below evaluates are bash runs, mostly waiting: started now, they
+  // run beside the verdicts (kept for the command; never rejects, a failure is read again).
+  void readModuleConfs(ctx, newestAdded(snap), kernel, arch);
 
   // A tree module this kernel's loader would refuse means the kernel is not of this ABI; so
   // does one whose build read a header that differs here (header_drift = rebuild): the kernel
@@ -96,6 +104,17 @@ export async function autoinstallKernel(
   return { kernel, tree: id.treeName, ...(splitFrom !== undefined ? { splitFrom } : {}), results };
 }
 
+/** The newest version DKMS has added of each module, by module name. */
+function newestAdded(snap: Snapshot): ModuleVersionRef[] {
+  const newest = new Map<string, string>();
+  for (const mv of snap.dkms) {
+    if (!mv.added) continue;
+    const cur = newest.get(mv.module);
+    if (cur === undefined || collator.compare(mv.version, cur) > 0) newest.set(mv.module, mv.version);
+  }
+  return [...newest.entries()].sort().map(([module, version]) => ({ module, version }));
+}
+
 interface Candidate extends ModuleVersionRef {
   readonly buildDepends: readonly string[];
 }
@@ -106,26 +125,11 @@ async function autoinstallCandidates(
   kernel: string,
   arch: string,
 ): Promise<{ modules: Candidate[]; failures: ModuleResult[] }> {
-  const newest = new Map<string, string>();
-  for (const mv of snap.dkms) {
-    if (!mv.added) continue;
-    const cur = newest.get(mv.module);
-    if (cur === undefined || collator.compare(mv.version, cur) > 0) newest.set(mv.module, mv.version);
-  }
   const modules: Candidate[] = [];
   const failures: ModuleResult[] = [];
-  const wanted = [...newest.entries()].sort();
-  // Each read is a bash run of ~25 ms: run a few at once, take the answers in order.
-  const confs: PromiseSettledResult<Awaited<ReturnType<typeof readModuleConf>>>[] = [];
-  for (let i = 0; i < wanted.length; i += CONF_READS_AT_ONCE) {
-    const batch = wanted.slice(i, i + CONF_READS_AT_ONCE);
-    confs.push(
-      ...(await Promise.allSettled(
-        batch.map(([module, version]) => readModuleConf(ctx, { module, version }, kernel, arch)),
-      )),
-    );
-  }
-  for (const [i, [module, version]] of wanted.entries()) {
+  const wanted = newestAdded(snap);
+  const confs = await readModuleConfs(ctx, wanted, kernel, arch);
+  for (const [i, { module, version }] of wanted.entries()) {
     const conf = confs[i];
     if (conf?.status === 'fulfilled') {
       if (conf.value.autoinstall) modules.push({ module, version, buildDepends: conf.value.buildDepends });
@@ -265,13 +269,15 @@ async function firstExcluded(
   kernel: string,
   arch: string,
 ): Promise<{ module: TreeModule; reason: string } | undefined> {
-  for (const tm of treeOf(snap, abi)?.modules ?? []) {
-    // Only DKMS's modules have a dkms.conf to evaluate (a binary package's do not).
-    if (
-      tm.arch !== arch ||
-      !snap.dkms.some((mv) => mv.added && mv.module === tm.module && mv.version === tm.version)
-    )
-      continue;
+  // Only DKMS's modules have a dkms.conf to evaluate (a binary package's do not).
+  const fromDkms = (treeOf(snap, abi)?.modules ?? []).filter(
+    (tm) =>
+      tm.arch === arch &&
+      snap.dkms.some((mv) => mv.added && mv.module === tm.module && mv.version === tm.version),
+  );
+  // Read together first (the answers are kept for the command), then judged in order.
+  await readModuleConfs(ctx, fromDkms, kernel, arch);
+  for (const tm of fromDkms) {
     const why = await buildExclusion(ctx, tm, kernel, arch).catch(() => undefined);
     if (why !== undefined) return { module: tm, reason: `BUILD_EXCLUSIVE: ${why}` };
   }

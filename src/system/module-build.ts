@@ -74,6 +74,24 @@ export function readModuleConf(
 
 const confsRead = new WeakMap<Context, Map<string, Promise<DkmsConf>>>();
 
+/** Each bash run reading a conf takes ~10-25 ms, mostly waiting: a few run at once. */
+const CONF_READS_AT_ONCE = 8;
+
+/** readModuleConf of many module versions, a few at a time; the outcomes in their order. */
+export async function readModuleConfs(
+  ctx: Context,
+  mvs: readonly ModuleVersionRef[],
+  kernel: string,
+  arch: string,
+): Promise<PromiseSettledResult<DkmsConf>[]> {
+  const out: PromiseSettledResult<DkmsConf>[] = [];
+  for (let i = 0; i < mvs.length; i += CONF_READS_AT_ONCE) {
+    const batch = mvs.slice(i, i + CONF_READS_AT_ONCE);
+    out.push(...(await Promise.allSettled(batch.map((mv) => readModuleConf(ctx, mv, kernel, arch)))));
+  }
+  return out;
+}
+
 async function readModuleConfOnce(
   ctx: Context,
   mv: ModuleVersionRef,
