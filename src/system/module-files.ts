@@ -1,5 +1,5 @@
 // Module files named on the command line (abi compat): files as given, directories walked.
-import { readdirSync, realpathSync } from 'node:fs';
+import { readdirSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EnvironmentError, InputError } from '../core/errors.js';
@@ -16,21 +16,28 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
   const seenDirs = new Set<string>();
   // Synchronous reads inside, like scan.ts: a kernel's tree is ~300 directories and 4,000
   // files, and a thread-pool round trip per directory cost more than the reads themselves.
-  const walk = (dir: string): void => {
-    const real = realpathSync(dir);
-    if (seenDirs.has(real)) return;
-    seenDirs.add(real);
+  // A directory is known by its device and inode: a link back to one already walked (a loop,
+  // or extra/ leading into the same tree) is walked once.
+  const walk = (dir: string, st: Stats): void => {
+    const id = `${st.dev}:${st.ino}`;
+    if (seenDirs.has(id)) return;
+    seenDirs.add(id);
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
     );
     for (const e of entries) {
       if (e.name === 'build' || e.name === 'source') continue;
       const p = path.join(dir, e.name);
-      // Only links need a stat to tell what they lead to.
-      const st = e.isSymbolicLink() ? statOrUndefined(p) : e;
-      if (st === undefined) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile() && isModuleFile(e.name)) out.push(p);
+      if (e.isFile()) {
+        if (isModuleFile(e.name)) out.push(p);
+        continue;
+      }
+      if (!e.isDirectory() && !e.isSymbolicLink()) continue;
+      // Directories need their inode; links, what they lead to.
+      const target = statOrUndefined(p);
+      if (target === undefined) continue;
+      if (target.isDirectory()) walk(p, target);
+      else if (target.isFile() && isModuleFile(e.name)) out.push(p);
     }
   };
   for (const arg of args) {
@@ -41,7 +48,7 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
     });
     if (st.isDirectory()) {
       const before = out.length;
-      walk(arg);
+      walk(arg, st);
       if (out.length === before)
         throw new InputError(arg, 'no kernel modules (.ko, .ko.gz, .ko.xz, .ko.zst) in this directory');
     } else {
