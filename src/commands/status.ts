@@ -36,20 +36,25 @@ async function readStatus(
   // files and the tree's modules are unchanged: status at boot or after an update only stats.
   const verdicts = new VerdictService(ctx.paths);
   // Verdicts are asynchronous (files, cache); derive needs them ready: compute the pairs first.
-  const answers = new Map<string, Usability>();
-  const key = (tm: TreeModule, kernel: string) => `${tm.module}\0${tm.version}\0${tm.arch}\0${kernel}`;
+  // Keyed by the snapshot's own tree module objects (deriveStatus hands the same back), then kernel.
+  const answers = new Map<TreeModule, Map<string, Usability>>();
+  const findings = new Map<TreeModule, Map<string, HeaderFinding>>();
+  const put = <T>(m: Map<TreeModule, Map<string, T>>, tm: TreeModule, kernel: string, v: T): void => {
+    let perKernel = m.get(tm);
+    if (perKernel === undefined) m.set(tm, (perKernel = new Map<string, T>()));
+    perKernel.set(kernel, v);
+  };
   for (const k of snap.kernels) {
     if (k.abi === undefined || (opts.kernel !== undefined && k.kernel !== opts.kernel)) continue;
     const abi = k.abi;
     const tree = treeOf(snap, abi);
     for (const tm of tree?.modules ?? []) {
       if (opts.module !== undefined && tm.module !== opts.module) continue;
-      answers.set(key(tm, k.kernel), await verdicts.usability(tm, k.kernel));
+      put(answers, tm, k.kernel, await verdicts.usability(tm, k.kernel));
     }
   }
   // Reused builds (built for another kernel): do the headers they read match this kernel's?
   // Each tree module's record is read once, then compared per kernel that reuses it.
-  const findings = new Map<string, HeaderFinding>();
   if (ctx.config.headerDrift !== 'ignore') {
     for (const tree of snap.trees) {
       const users = snap.kernels.filter(
@@ -66,15 +71,15 @@ async function readStatus(
         const record = reusers.length > 0 ? readTreeHeaderRecord(dir, tm) : undefined;
         if (record === undefined) continue;
         for (const k of reusers)
-          findings.set(key(tm, k.kernel), await recordFinding(ctx.paths, record, k.kernel));
+          put(findings, tm, k.kernel, await recordFinding(ctx.paths, record, k.kernel));
       }
     }
   }
   const entries = deriveStatus(
     snap,
-    (tm, kernel) => answers.get(key(tm, kernel)) ?? { usable: false, reason: 'not checked' },
+    (tm, kernel) => answers.get(tm)?.get(kernel) ?? { usable: false, reason: 'not checked' },
     opts,
-    (tm, kernel) => findings.get(key(tm, kernel)),
+    (tm, kernel) => findings.get(tm)?.get(kernel),
   );
   return { entries, verdicts };
 }

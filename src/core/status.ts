@@ -201,34 +201,40 @@ function fromBuild(
   tm: TreeModule | undefined,
   usability: UsabilityLookup,
 ): StatusEntry {
-  const base = {
+  // One object per line, made once: status makes a thousand of these in a run.
+  const entry = (
+    builtFor: string,
+    state: StatusEntry['state'],
+    needsDepmod: boolean,
+    reason: string | null,
+  ): StatusEntry => ({
     module,
     version,
     kernel: b.kernel,
     arch: b.arch,
-    builtFor: b.builtFor,
+    builtFor,
     headers: null,
     driftedHeaders: [],
-  };
-  if (!b.installed) return { ...base, state: 'built', needsDepmod: false, needsRepair: false, reason: null };
+    state,
+    needsDepmod,
+    needsRepair: false,
+    reason,
+  });
+  if (!b.installed) return entry(b.builtFor, 'built', false, null);
   if (tm === undefined || k === undefined) {
     // DKMS's own build marked installed (its kernel-<kver>-<arch> link resolves here, dkms's
     // _is_module_installed) that no shared tree holds for the kernel: stock dkms installed it
     // (a copy in updates/dkms), on a kernel dkms-abi may not even have registered. Status
     // never says less than dkms. Our own entry (module/ a link to another kernel's build)
     // missing from the tree is damage instead: nothing is installed (verify reports it).
-    const state = b.kind === 'built' ? 'installed' : 'built';
-    return { ...base, state, needsDepmod: false, needsRepair: false, reason: null };
+    return entry(b.builtFor, b.kind === 'built' ? 'installed' : 'built', false, null);
   }
   const u = usability(tm, b.kernel);
   const depmod = needsDepmod(tm, k);
   // The tree's manifest knows which kernel the installed binary was built for (DKMS's
   // directory may be a build moved over from a kernel since removed).
-  const installed = { ...base, builtFor: tm.builtFor };
-  if (!u.usable)
-    return { ...installed, state: 'abi-mismatch', needsDepmod: depmod, needsRepair: false, reason: u.reason };
-  const state = tm.builtFor === b.kernel ? 'installed' : 'installed-abi';
-  return { ...installed, state, needsDepmod: depmod, needsRepair: false, reason: detailOf(u) };
+  if (!u.usable) return entry(tm.builtFor, 'abi-mismatch', depmod, u.reason);
+  return entry(tm.builtFor, tm.builtFor === b.kernel ? 'installed' : 'installed-abi', depmod, detailOf(u));
 }
 
 function addedEntry(module: string, version: string): StatusEntry {
