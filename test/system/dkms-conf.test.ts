@@ -1,7 +1,7 @@
 // The dkms.conf reader against real bash: the repository's examples and tricky confs written
 // into temp dirs. Pure parsing rules are covered in src/core/dkms-conf.test.ts.
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { evaluateBuildExclusive } from '../../src/core/dkms-conf.js';
@@ -77,6 +77,21 @@ describe('the example modules', () => {
 });
 
 describe('reading tricky confs with bash', () => {
+  it('reads every variable a conf set, also one without index 0 or set empty, and $current_kernel as dkms has it', async () => {
+    const file = await conf(
+      ['PACKAGE_NAME=m', 'PACKAGE_VERSION="$current_kernel"', 'MAKE[3]="make three"', 'CLEAN=', ''].join(
+        '\n',
+      ),
+    );
+    const { records } = await readDkmsConfRecords([file], envFor(K47));
+    const get = (name: string) => records.filter((r) => r.name === name);
+    expect(get('MAKE')).toEqual([{ name: 'MAKE', index: '3', value: 'make three' }]);
+    expect(get('CLEAN')).toEqual([{ name: 'CLEAN', index: '0', value: '' }]);
+    // dkms sets current_kernel=$(uname -r); the reader is given the same value.
+    expect(get('PACKAGE_VERSION')).toEqual([{ name: 'PACKAGE_VERSION', index: '0', value: release() }]);
+    expect(get('BUILT_MODULE_NAME')).toEqual([]);
+  });
+
   it('keeps array indices of sparse arrays, and the parser names the gap', async () => {
     const file = await conf(
       [
