@@ -2,36 +2,24 @@
 // thousands of tiny metadata reads (status, header comparison): a thread-pool round trip for
 // each made status several times slower (bench/, scenario 1). Any error counts as absent:
 // callers treat an unreadable entry as a foreign one, which verify reports.
-import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 
-export function statOrUndefined(p: string): Stats | undefined {
+function orUndefined<T>(read: () => T): T | undefined {
   try {
-    return statSync(p);
+    return read();
   } catch {
     return undefined;
   }
 }
 
-export function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
+export const statOrUndefined = (p: string): Stats | undefined => orUndefined(() => statSync(p));
 
-export function readTextOrUndefined(file: string, encoding: BufferEncoding = 'utf8'): string | undefined {
-  try {
-    return readFileSync(file, encoding);
-  } catch {
-    return undefined;
-  }
-}
+export const lstatOrUndefined = (p: string): Stats | undefined => orUndefined(() => lstatSync(p));
 
-export function readBytesOrUndefined(file: string): Buffer | undefined {
-  try {
-    return readFileSync(file);
-  } catch {
-    return undefined;
-  }
-}
+export const readlinkOrUndefined = (p: string): string | undefined => orUndefined(() => readlinkSync(p));
+
+export const readTextOrUndefined = (file: string, encoding: BufferEncoding = 'utf8'): string | undefined =>
+  orUndefined(() => readFileSync(file, encoding));
+
+export const readBytesOrUndefined = (file: string): Buffer | undefined =>
+  orUndefined(() => readFileSync(file));

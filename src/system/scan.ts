@@ -16,7 +16,7 @@ import type {
   TreeModule,
 } from '../core/snapshot.js';
 import type { Paths } from './paths.js';
-import { lstatOrUndefined, readTextOrUndefined, statOrUndefined } from './quiet-read.js';
+import { lstatOrUndefined, readTextOrUndefined, readlinkOrUndefined, statOrUndefined } from './quiet-read.js';
 
 /** A synchronous read as a promise: its exceptions become rejections, as before. */
 function later<T>(read: () => T): Promise<T> {
@@ -136,14 +136,6 @@ function listDirTyped(dir: string): Dirent[] {
     );
   } catch {
     return [];
-  }
-}
-
-function readlinkOrUndefined(p: string): string | undefined {
-  try {
-    return readlinkSync(p);
-  } catch {
-    return undefined;
   }
 }
 
