@@ -11,11 +11,17 @@
 // parseSymvers, whose error names the file and line.
 import { formatCrc, type SymversChange, type SymversDiff } from './symvers.js';
 
-/** Per line, 6 positions into `text`: module, export type, namespace as [start, end). */
-const STRIDE = 6;
+/**
+ * Per line, 10 positions into `text` as [start, end): module, export type, namespace, the
+ * columns after the symbol (all three, as written), and the CRC's text when it is in
+ * kbuild's form (else [-1, -1]).
+ */
+const STRIDE = 10;
 const MOD = 0;
 const TYPE = 2;
 const NS = 4;
+const TAIL = 6;
+const CRC = 8;
 
 export interface SymversTable {
   readonly file: string;
@@ -98,13 +104,17 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
   let i = pos;
   if (t1 - pos > 2 && text.charCodeAt(pos) === 0x30 && (text.charCodeAt(pos + 1) | 0x20) === 0x78) i += 2;
   if (t1 - i < 1 || t1 - i > 8) return false;
+  // kbuild's own form (0x and 8 lower-case digits) is kept as text: the report shows it as is.
+  let canonical = i === pos + 2 && t1 - i === 8;
   let crc = 0;
   for (; i < t1; i++) {
     const c = text.charCodeAt(i);
     if (c >= 0x30 && c <= 0x39) crc = crc * 16 + (c - 0x30);
     else if (c >= 0x61 && c <= 0x66) crc = crc * 16 + (c - 0x57);
-    else if (c >= 0x41 && c <= 0x46) crc = crc * 16 + (c - 0x37);
-    else return false;
+    else if (c >= 0x41 && c <= 0x46) {
+      crc = crc * 16 + (c - 0x37);
+      canonical = false;
+    } else return false;
   }
   if (t2 === t1 + 1) return false; // empty symbol
   const at = n * STRIDE;
@@ -123,6 +133,9 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
     setCol(cols, at + NS, t4 + 1, eol);
   }
   if (cols[at + MOD] === cols[at + MOD + 1] || cols[at + TYPE] === cols[at + TYPE + 1]) return false;
+  setCol(cols, at + TAIL, t2 + 1, eol);
+  if (canonical && text.charCodeAt(pos + 1) === 0x78) setCol(cols, at + CRC, pos, t1);
+  else setCol(cols, at + CRC, -1, -1);
   crcs[n] = crc;
   (table.symbols as string[])[n] = text.slice(t1 + 1, t2);
   return true;
@@ -160,6 +173,28 @@ function sameField(a: SymversTable, i: number, b: SymversTable, j: number, col: 
   return true;
 }
 
+/**
+ * Whether the columns after the symbol are the same text on line i of a and line j of b: then
+ * so are module, export type and namespace, which are read from that text alone. One native
+ * comparison (the slice of a is a view, not a copy) instead of three loops over characters.
+ */
+function sameTail(a: SymversTable, i: number, b: SymversTable, j: number): boolean {
+  const x = i * STRIDE + TAIL;
+  const y = j * STRIDE + TAIL;
+  const xs = a.cols[x] as number;
+  const ys = b.cols[y] as number;
+  const xe = a.cols[x + 1] as number;
+  if (xe - xs !== (b.cols[y + 1] as number) - ys) return false;
+  return b.text.startsWith(a.text.slice(xs, xe), ys);
+}
+
+/** Line's CRC as kbuild writes it: the file's own text when it is in that form. */
+function crcText(t: SymversTable, line: number): string {
+  const at = line * STRIDE + CRC;
+  const start = t.cols[at] as number;
+  return start < 0 ? formatCrc(t.crcs[line] as number) : t.text.slice(start, t.cols[at + 1]);
+}
+
 /** The module exporting `symbol` (its first export), as SymversIndex.bySymbol would give it. */
 export function tableModuleOf(t: SymversTable, symbol: string): string | undefined {
   const line = indexOf(t).get(symbol);
@@ -194,6 +229,8 @@ export function diffSymversTables(ref: SymversTable, next: SymversTable): Symver
     matched[j] = 1;
     refLine[j] = i;
     if (ref.crcs[i] !== next.crcs[j]) changed.push(symbol);
+    // The columns after the symbol read the same almost always: one comparison of them all.
+    if (sameTail(ref, i, next, j)) continue;
     if (!sameField(ref, i, next, j, MOD)) moved.push(symbol);
     if (!sameField(ref, i, next, j, TYPE)) exportTypeChanged.push(symbol);
     if (!sameField(ref, i, next, j, NS)) namespaceChanged.push(symbol);
@@ -215,18 +252,18 @@ export function diffSymversTables(ref: SymversTable, next: SymversTable): Symver
   return {
     changed: records(changed, (i, j, symbol) => ({
       symbol,
-      old: formatCrc(ref.crcs[i] as number),
-      new: formatCrc(next.crcs[j] as number),
+      old: crcText(ref, i),
+      new: crcText(next, j),
     })),
     removed: records([...removedAt.keys()], (i, _j, symbol) => ({
       symbol,
-      old: formatCrc(ref.crcs[i] as number),
+      old: crcText(ref, i),
       new: null,
     })),
     added: records(added, (_i, j, symbol) => ({
       symbol,
       old: null,
-      new: formatCrc(next.crcs[j] as number),
+      new: crcText(next, j),
     })),
     moved: records(moved, (i, j, symbol) => ({ symbol, old: field(ref, i, MOD), new: field(next, j, MOD) })),
     exportTypeChanged: records(exportTypeChanged, (i, j, symbol) => ({
