@@ -52,6 +52,12 @@ describe('reading Module.symvers files', () => {
     expect((err as Error).message).toBe('/boot/symvers-x.gz: no such file');
   });
 
+  it('reads a UTF-8 file that is not ASCII as its characters', async () => {
+    const text = '0x00000001\tf\u00e9\tvmlinux\tEXPORT_SYMBOL\t\n';
+    await writeFile(path.join(dir, 'utf8'), text, 'utf8');
+    expect(await readSymversText(path.join(dir, 'utf8'))).toBe(text);
+  });
+
   it.each([
     ['missing', null, 'no such file'],
     ['truncated.gz', 'truncated', 'corrupt gzip data'],
