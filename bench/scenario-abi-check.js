@@ -1,13 +1,15 @@
 // Scenario 3: the packager's check of two real Debian Module.symvers (6.1.0-47 → 6.1.0-50,
-// ≈24.6k symbols each): `dkms-abi abi check` against Debian's own kernel ABI check (the linux
-// package's debian/bin/buildcheck.py, fetched from Debian's archive by peer-debian-abi.js),
-// Mandriva's `diff -u` of the sorted files and a check-kabi-style awk join by symbol. All must
-// agree that the ABI broke; Debian's report and the join must count what dkms-abi counts.
+// ≈24.6k symbols each): `dkms-abi abi check` against Red Hat's check-kabi (the peer issue 16
+// names, when a copy is in the cache: peer-check-kabi.js), Debian's own kernel ABI check (the
+// linux package's debian/bin/buildcheck.py, fetched from Debian's archive by
+// peer-debian-abi.js), Mandriva's `diff -u` of the sorted files and an awk join by symbol. All
+// must agree that the ABI broke; check-kabi's, Debian's and the join's counts must be dkms-abi's.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runOnce, time } from './measure.js';
 import { CLI, K47, K50, REPO, hostSymvers } from './roots.js';
 import { debianAbiChecker } from './peer-debian-abi.js';
+import { CHECK_KABI, checkKabi, checkKabiCounts } from './peer-check-kabi.js';
 import { cliAvailable } from './scenario-compat.js';
 
 export async function runAbiCheck(ctx) {
@@ -56,35 +58,75 @@ export async function runAbiCheck(ctx) {
       `Debian's check (exit ${deb.exitCode}) counts changed,removed,added ${debCounts.join(',')}; dkms-abi ${ourCounts.join(',')} (moved ${mine[3]})\n${deb.stderr}`,
     );
 
+  // Red Hat's check-kabi: "changed" lists CRC changes and lost symbols together; "moved", new modules.
+  const kabi = checkKabi(ctx.workDir, ref, neu);
+  let redhat;
+  if (kabi !== undefined) {
+    redhat = { run: { name: 's3-check-kabi', argv: kabi.argv }, kabi };
+    const k = runOnce(redhat.run, ctx);
+    const got = checkKabiCounts(k.stdout);
+    if (k.exitCode !== 1 || got.changed !== mine[0] + mine[1] || got.moved !== mine[3])
+      throw new Error(
+        `check-kabi (exit ${k.exitCode}) counts changed ${got.changed}, moved ${got.moved}; dkms-abi ${mine[0] + mine[1]}, ${mine[3]}\n${k.stderr}`,
+      );
+    redhat.rssKiB = k.maxRssKiB;
+    redhat.outBytes = k.stdout.length;
+  }
+
   ctx.log('scenario 3: timing');
   const opts = { runs: ctx.runs(30, 5), warmup: 3, outDir: ctx.outDir };
   const tOurs = time(ours, opts);
+  const tRedhat = redhat === undefined ? undefined : time(redhat.run, opts);
   const tDebian = time(debian, opts);
   const tMandriva = time(mandriva, opts);
   const tJoin = time(join, opts);
+  const debianRow = {
+    label: `Debian's kernel ABI check (linux ${peer.version} buildcheck.py, python3)`,
+    timing: tDebian,
+    rssKiB: deb.maxRssKiB,
+  };
+  const restRows = [
+    { label: 'diff -u of the sorted files (Mandriva)', timing: tMandriva, rssKiB: d.maxRssKiB },
+    { label: 'awk join by symbol', timing: tJoin, rssKiB: j.maxRssKiB },
+  ];
   return {
     id: '3',
     title: `abi check, Debian ${K47} → ${K50} Module.symvers (${symbols(ref)} and ${symbols(neu)} symbols)`,
     ours: { label: 'dkms-abi abi check', timing: tOurs, rssKiB: o.maxRssKiB },
-    alt: {
-      label: `Debian's kernel ABI check (linux ${peer.version} buildcheck.py, python3)`,
-      timing: tDebian,
-      rssKiB: deb.maxRssKiB,
-    },
-    others: [
-      { label: 'diff -u of the sorted files (Mandriva)', timing: tMandriva, rssKiB: d.maxRssKiB },
-      { label: 'awk join by symbol (check-kabi style)', timing: tJoin, rssKiB: j.maxRssKiB },
-    ],
+    alt:
+      redhat === undefined
+        ? debianRow
+        : {
+            label: "Red Hat's check-kabi (python3, on the files cut to its 4 columns)",
+            timing: tRedhat,
+            rssKiB: redhat.rssKiB,
+          },
+    others: redhat === undefined ? restRows : [debianRow, ...restRows],
     floor: ctx.floors.help,
     target: { wallSeconds: 0.1, ratio: 2 },
     profile: { label: 'dkms-abi abi check 47 50', argv: ours.argv },
     bounds: [
+      ...(tRedhat === undefined ? [] : [checkKabiBound(ctx.floors, tOurs, tRedhat)]),
       `Both files are read whole; each line is split by hand into column positions (validated as the full parser does: a malformed line falls back to it, for an error naming the file and line) and indexed by a hash of its symbol's characters — no object or string per line. Only the ${theirs[0] + theirs[1] + theirs[2]} changed, removed and added symbols become strings and records; they are sorted (code-unit order, the engine's default sort) and printed (${(o.stdout.length / 1e6).toFixed(1)} MB of report, built as one string). What is left is Node's start and the CLI's wiring (\`dkms-abi --help\`), which is most of the budget, the sort, and the report's strings (garbage collection); the parse runs mostly before V8's optimising compiler has finished compiling it.`,
     ],
     notes: [
-      `all four report the break; dkms-abi, Debian's check and the join agree: changed ${theirs[0]}, removed ${theirs[1]}, added ${theirs[2]}, moved ${theirs[3]}, export type ${theirs[4]}; Debian's check and dkms-abi both print the full list (${(deb.stdout.length / 1e6).toFixed(1)} MB and ${(o.stdout.length / 1e6).toFixed(1)} MB)`,
+      `all report the break; dkms-abi, Debian's check and the join agree: changed ${theirs[0]}, removed ${theirs[1]}, added ${theirs[2]}, moved ${theirs[3]}, export type ${theirs[4]}; Debian's check and dkms-abi both print the full list (${(deb.stdout.length / 1e6).toFixed(1)} MB and ${(o.stdout.length / 1e6).toFixed(1)} MB)`,
+      redhat === undefined
+        ? `Red Hat's check-kabi, the peer issue 16 names, was not measured: it is not in Debian's archive and the set-up script cannot fetch it here; place a copy at ${CHECK_KABI} (with a file ORIGIN beside it) to have it measured`
+        : `Red Hat's check-kabi (${redhat.kabi.origin}; sha256 ${redhat.kabi.sha256.slice(0, 16)}…) agrees: ${mine[0] + mine[1]} changed or lost, ${mine[3]} moved; it prints the names only (${(redhat.outBytes / 1e6).toFixed(2)} MB), without CRCs, additions, export type or namespace changes, and does not read gzip files or the fifth column`,
     ],
   };
+}
+
+/**
+ * What the ratio against check-kabi is up against: a Node process's start and the CLI's wiring,
+ * measured in the same run, beside half of check-kabi's time.
+ */
+function checkKabiBound(floors, ours, theirs) {
+  const ms = (s) => `${(s * 1000).toFixed(1)} ms`;
+  const node = floors.node.timing.median;
+  const help = floors.help.timing.median;
+  return `Against check-kabi (${ms(theirs.median)}) the start of a Node process is the bound: being 2× faster means the whole command in ${ms(theirs.median / 2)}, where \`node -e 0\` alone takes ${ms(node)} and \`dkms-abi --help\` ${ms(help)}, leaving ${ms(theirs.median / 2 - help)} for reading, comparing, sorting and printing the report that dkms-abi spends ${ms(ours.median - help)} on. check-kabi's python starts in about the time node does, compares CRCs and modules only, and prints the names alone; dkms-abi also compares export types and namespaces, sorts, and prints each change with its old and new value.`;
 }
 
 /** Lines of a Module.symvers, as a count with thousands separators. */
