@@ -4,7 +4,8 @@
 //                       command's declaration (help and usage errors need them all), and the
 //                       few chunks they share with the commands (errors, output)
 // dist/chunks/*.mjs     each command's code and the modules it needs, imported only when that
-//                       command runs; node_modules is bundled too, so the program needs none
+//                       command runs; node_modules is bundled too, so the program needs none;
+//                       and verdict-worker.mjs, the script of the verdict pool's threads
 // dist/<path>.js        src/<path>.ts compiled one file each, for the tests and benchmarks that
 //                       load a single module (dist/system/lock.js) in a child process
 //
@@ -66,12 +67,14 @@ await rm(DIST, { recursive: true, force: true });
 
 const bundle = await build({
   ...common,
-  entryPoints: { cli: 'src/cli.ts' },
+  // The verdict pool's worker thread is a script of its own, started by path from the chunk
+  // that holds the pool: it sits beside the chunks, sharing them.
+  entryPoints: { cli: 'src/cli.ts', 'chunks/verdict-worker': 'src/system/verdict-worker.ts' },
   metafile: true,
   outdir: DIST,
   bundle: true,
   splitting: true,
-  entryNames: '[name]',
+  entryNames: '[dir]/[name]',
   chunkNames: 'chunks/[name]-[hash]',
   // .mjs: /usr/lib/dkms-abi has no package.json saying "type": "module".
   outExtension: { '.js': '.mjs' },

@@ -1,12 +1,11 @@
-// Verdicts for many module files on several cores: a pool of worker threads (one per core
-// the process may use, os.availableParallelism(), but the main thread's), each reading and
-// parsing a share of the files (by position, only the sections a verdict needs) and then judging its share with every
-// file's exports present. Dependencies between the files are resolved here afterwards
-// (resolveDeferredDependencies), so the verdicts are those of checkModuleSet on one thread.
-// Few files are judged on this thread: starting a worker costs more than it saves. Used for a
-// target that is a Module.symvers alone (`abi compat --symvers`), which a worker loads itself.
+// Verdicts for many module files on several cores: a pool of worker threads (as many as
+// DKMS_ABI_THREADS asks for; none by default, see poolThreads), each reading and parsing a
+// share of the files (by position, only the sections a verdict needs) and then judging its
+// share with every file's exports present. Dependencies between the files are resolved here
+// afterwards (resolveDeferredDependencies), so the verdicts are those of checkModuleSet on one
+// thread. Used for a target that is a Module.symvers alone (`abi compat --symvers`), which a
+// worker loads itself.
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EnvironmentError, InputError } from '../core/errors.js';
@@ -14,11 +13,6 @@ import type { ModuleVerdict } from '../core/verdict.js';
 import type { PresentModule } from '../core/verdict-lookup.js';
 import { resolveDeferredDependencies } from '../core/verdict-set.js';
 import type { VerdictTargetOptions } from './verdict-target.js';
-
-/** Below this many files the pool is not started. */
-const POOL_MIN_FILES = 64;
-/** At least this many files per thread. */
-const PER_THREAD = 32;
 
 export type PooledError =
   | { readonly kind: 'input'; readonly file: string; readonly problem: string; readonly line?: number }
@@ -52,15 +46,15 @@ export interface PooledVerdict {
 
 /** Worker threads for judging `count` files: under 2, judge on the main thread. */
 export function poolThreads(count: number): number {
-  // DKMS_ABI_THREADS=N: N worker threads (0 or 1: none) whatever the machine; for tests and tuning.
+  // DKMS_ABI_THREADS=N: N worker threads (0 or 1: none); for tests and tuning.
   const forced = Number.parseInt(process.env['DKMS_ABI_THREADS'] ?? '', 10);
   if (Number.isInteger(forced) && forced >= 0) return Math.min(forced, count);
-  if (count < POOL_MIN_FILES) return 0;
-  // The main thread keeps a core (it collects, deserialises and formats while the workers
-  // run): measured on 2 cores shared with other work, two workers beside it cost ~2x the CPU
-  // of one thread and finished later (each isolate warms up its own code and collects its
-  // own garbage), so the pool starts only where at least two cores are left for it.
-  return Math.min(os.availableParallelism() - 1, Math.floor(count / PER_THREAD));
+  // Off unless asked: measured on 2 cores (a Debian kernel's 4,022 modules), two workers took
+  // 1.2 s where one thread takes 0.7 s, at 2.1x the CPU. Each thread parses and judges its
+  // share about 2.5x slower than the main thread does the whole (its own garbage collection,
+  // code warmed up per isolate, structured-cloned exports that the lookups see as other
+  // shapes) and the replies are copied back; more cores cannot make up for that.
+  return 0;
 }
 
 /**
@@ -73,9 +67,16 @@ export async function judgeFilesInPool(
   options: VerdictTargetOptions & { readonly symversFile: string },
   threads: number = poolThreads(files.length),
 ): Promise<PooledVerdict[] | undefined> {
-  const script = new URL('./verdict-worker.js', import.meta.url);
-  // No worker script beside this one (run from the sources, or a bundle without it): judge here.
-  if (threads < 2 || !existsSync(fileURLToPath(script))) return undefined;
+  if (threads < 2) return undefined;
+  // The worker's script beside this module: the bundle's chunk (.mjs) or the file-by-file
+  // build's (.js). Threads were asked for (DKMS_ABI_THREADS): say so rather than run without.
+  const script = ['./verdict-worker.mjs', './verdict-worker.js']
+    .map((name) => new URL(name, import.meta.url))
+    .find((url) => existsSync(fileURLToPath(url)));
+  if (script === undefined)
+    throw new EnvironmentError(
+      `DKMS_ABI_THREADS=${String(threads)}: no verdict-worker script beside ${fileURLToPath(import.meta.url)}`,
+    );
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < threads; i++)

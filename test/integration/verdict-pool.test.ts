@@ -1,8 +1,8 @@
-// The worker pool of `abi compat --symvers` (src/system/verdict-pool.ts), forced to two
-// threads with DKMS_ABI_THREADS (on a 2-core machine it leaves the cores to the main
-// thread): through the built CLI, the report and the JSON on real modules, dependencies
-// between them included, are byte for byte those judged on one thread; and a module that
-// cannot be read is the same one-line error.
+// The worker pool of `abi compat --symvers` (src/system/verdict-pool.ts), which runs only when
+// DKMS_ABI_THREADS asks for threads: through the built CLI (whose bundle must carry the
+// worker's script, or a run asking for threads fails), the report and the JSON on real
+// modules, dependencies between them included, are byte for byte those judged on one thread;
+// and a module that cannot be read is the same one-line error.
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
