@@ -22,32 +22,84 @@ export interface Modinfo {
   readonly importNs: readonly string[];
 }
 
+/** The keys a Modinfo reads at once; the rest (aliases, firmware, parm… most records) when asked. */
+const EAGER_KEYS = ['name', 'vermagic', 'license', 'srcversion', 'depends', 'import_ns'] as const;
+const EAGER_KEY_BYTES = EAGER_KEYS.map((k) => Array.from(k, (c) => c.charCodeAt(0)));
+
 export function parseModinfo(section: Uint8Array): Modinfo {
-  const records: ModinfoRecord[] = [];
+  // A kernel's 4,000 modules hold ~70,000 records, mostly aliases, and a verdict reads six
+  // keys: those values are decoded now, every record only if `records` is read (from a copy:
+  // the caller's buffer may be reused).
+  const bytes = Buffer.from(section); // a copy (Buffer#slice would be a view)
+  const firsts = new Map<string, string>();
+  const importNs: string[] = [];
+  forEachRecord(bytes, (start, eq, end) => {
+    const k = eagerKey(bytes, start, eq < 0 ? end : eq);
+    if (k === undefined) return;
+    const value = eq < 0 ? '' : decodeString(bytes, eq + 1, end);
+    if (k === 'import_ns') importNs.push(value);
+    if (!firsts.has(k)) firsts.set(k, value);
+  });
+  let records: ModinfoRecord[] | undefined;
+  const depends = firsts.get('depends');
+  return {
+    get records(): readonly ModinfoRecord[] {
+      return (records ??= allRecords(bytes));
+    },
+    name: firsts.get('name'),
+    vermagic: firsts.get('vermagic'),
+    license: firsts.get('license'),
+    srcversion: firsts.get('srcversion'),
+    depends: depends === undefined ? [] : depends.split(',').filter((d) => d !== ''),
+    importNs,
+  };
+}
+
+/** Calls `each` with every record's [start, end) and its first '=' (-1: none), in order. */
+function forEachRecord(bytes: Uint8Array, each: (start: number, eq: number, end: number) => void): void {
   let i = 0;
-  while (i < section.length) {
-    if (section[i] === 0) {
+  // The next '=' at or after i (found once for the records without one before it: linear).
+  let nextEq = -1;
+  while (i < bytes.length) {
+    if (bytes[i] === 0) {
       i++;
       continue;
     }
-    let end = section.indexOf(0, i);
-    if (end < 0) end = section.length;
-    const text = decodeString(section, i, end);
-    const eq = text.indexOf('=');
-    records.push(eq < 0 ? { key: text, value: '' } : { key: text.slice(0, eq), value: text.slice(eq + 1) });
+    let end = bytes.indexOf(0, i);
+    if (end < 0) end = bytes.length;
+    // '=' is one byte that no UTF-8 sequence contains: its first byte is the decoded text's first '='.
+    if (nextEq < i) {
+      nextEq = bytes.indexOf(0x3d, i);
+      if (nextEq < 0) nextEq = bytes.length;
+    }
+    each(i, nextEq < end ? nextEq : -1, end);
     i = end + 1;
   }
-  const first = (key: string): string | undefined => records.find((r) => r.key === key)?.value;
-  const depends = first('depends');
-  return {
-    records,
-    name: first('name'),
-    vermagic: first('vermagic'),
-    license: first('license'),
-    srcversion: first('srcversion'),
-    depends: depends === undefined ? [] : depends.split(',').filter((d) => d !== ''),
-    importNs: modinfoValues({ records }, 'import_ns'),
-  };
+}
+
+/** The eager key bytes[start, end) spells, if any. */
+function eagerKey(bytes: Uint8Array, start: number, end: number): (typeof EAGER_KEYS)[number] | undefined {
+  const n = end - start;
+  for (let k = 0; k < EAGER_KEY_BYTES.length; k++) {
+    const key = EAGER_KEY_BYTES[k] as number[];
+    if (key.length !== n) continue;
+    let same = true;
+    for (let j = 0; j < n && same; j++) same = bytes[start + j] === key[j];
+    if (same) return EAGER_KEYS[k];
+  }
+  return undefined;
+}
+
+function allRecords(bytes: Uint8Array): ModinfoRecord[] {
+  const records: ModinfoRecord[] = [];
+  forEachRecord(bytes, (start, eq, end) => {
+    records.push(
+      eq < 0
+        ? { key: decodeString(bytes, start, end), value: '' }
+        : { key: decodeString(bytes, start, eq), value: decodeString(bytes, eq + 1, end) },
+    );
+  });
+  return records;
 }
 
 /** All values of a key, in order (what `modinfo -F key` prints, one per line). */
