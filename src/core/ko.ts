@@ -19,23 +19,20 @@ import { EXPORT_SYMBOL_PREFIXES, exportsFromKsymtab, exportsFromSymbols } from '
 import type { ExportedSymbol } from './ko-exports.js';
 import { parseModinfo } from './ko-modinfo.js';
 import type { Modinfo } from './ko-modinfo.js';
+import { ModuleImports } from './ko-imports.js';
 import { splitSignature } from './ko-signature.js';
 import type { ModuleSignature } from './ko-signature.js';
 import { readModVersions } from './ko-versions.js';
-import type { ModVersion } from './ko-versions.js';
+import type { ModVersions } from './ko-versions.js';
 
 export type { ExportedSymbol } from './ko-exports.js';
+export type { ImportedSymbol } from './ko-imports.js';
+export { ModuleImports } from './ko-imports.js';
 export type { Modinfo, ModinfoRecord } from './ko-modinfo.js';
 export { modinfoValues } from './ko-modinfo.js';
 export type { ModuleSignature } from './ko-signature.js';
 export type { ModVersion } from './ko-versions.js';
-export { formatModVersionCrc } from './ko-versions.js';
-
-export interface ImportedSymbol {
-  readonly name: string;
-  /** A weak reference: modpost gives it a __versions entry only if some module exports it. */
-  readonly weak: boolean;
-}
+export { ModVersions, formatModVersionCrc } from './ko-versions.js';
 
 export interface KernelModuleInfo {
   readonly elfClass: 32 | 64;
@@ -44,7 +41,7 @@ export interface KernelModuleInfo {
   readonly machine: number;
   readonly modinfo: Modinfo;
   /** __versions in section order; null when the module has no such section (built without modversions). */
-  readonly versions: readonly ModVersion[] | null;
+  readonly versions: ModVersions | null;
   /**
    * Undefined global and weak symbols, in symbol-table order: what the module imports.
    * Like modpost's list (scripts/mod/modpost.c, handle_symbol + ignore_undef_symbol) it
@@ -52,7 +49,7 @@ export interface KernelModuleInfo {
    * helpers of PPC, PPC64 and s390 that the final link supplies). module_layout, which
    * modpost adds to __versions without any symbol, is not here.
    */
-  readonly imports: readonly ImportedSymbol[];
+  readonly imports: ModuleImports;
   /** Own exports, in the order modpost lists them in Module.symvers. */
   readonly exports: readonly ExportedSymbol[];
   /** Size of .gnu.linkonce.this_module (sizeof(struct module) of the build); null when absent. */
@@ -135,13 +132,17 @@ const EXPORT_PREFIX_BYTES = EXPORT_SYMBOL_PREFIXES.map((p) => Array.from(p, (c) 
 function importsAndExports(elf: ElfFile): Pick<KernelModuleInfo, 'imports' | 'exports'> {
   // Undefined global and weak symbols, in table order: the imports, made here from the name's
   // bytes (no symbol object for the ~50 % of a module's kept symbols they are).
-  const imports: ImportedSymbol[] = [];
+  const names: string[] = [];
+  const weakAt = new Set<number>();
   const symbols = elf.selectSymbols((bytes, start, limit, shndx, special, info) => {
     if (shndx === 0 && !special) {
       const bind = info >> 4;
       if (bytes[start] === 0 || (bind !== STB_GLOBAL && bind !== STB_WEAK)) return false;
       const name = decodeString(bytes, start, bytes.indexOf(0, start));
-      if (!ignoredUndefined(elf.machine, name)) imports.push({ name, weak: bind === STB_WEAK });
+      if (!ignoredUndefined(elf.machine, name)) {
+        if (bind === STB_WEAK) weakAt.add(names.length);
+        names.push(name);
+      }
       // An undefined symbol is in no section: it exports nothing (exportsFromSymbols skips it).
       return false;
     }
@@ -154,7 +155,7 @@ function importsAndExports(elf: ElfFile): Pick<KernelModuleInfo, 'imports' | 'ex
       return true;
     });
   });
-  return { imports, exports: exportsOf(elf, symbols) };
+  return { imports: ModuleImports.fromColumns(names, weakAt), exports: exportsOf(elf, symbols) };
 }
 
 function ignoredUndefined(machine: number, name: string): boolean {

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { readKernelModule } from './ko.js';
+import { ModVersions, ModuleImports, readKernelModule } from './ko.js';
 import type { Modinfo } from './ko-modinfo.js';
 import { parseSymvers } from './symvers.js';
 import {
@@ -113,12 +113,16 @@ function mod(spec: ModSpec = {}): VerdictModule {
   const versions =
     spec.versions === null
       ? null
-      : Object.entries(spec.versions ?? GOOD_VERSIONS).map(([n, crc]) => ({ name: n, crc, crcHigh: 0 }));
+      : ModVersions.of(
+          Object.entries(spec.versions ?? GOOD_VERSIONS).map(([n, crc]) => ({ name: n, crc, crcHigh: 0 })),
+        );
   return {
     modinfo,
     versions,
-    imports: (spec.imports ?? ['_printk', '__x86_return_thunk']).map((i) =>
-      typeof i === 'string' ? { name: i, weak: false } : i,
+    imports: ModuleImports.of(
+      (spec.imports ?? ['_printk', '__x86_return_thunk']).map((i) =>
+        typeof i === 'string' ? { name: i, weak: false } : i,
+      ),
     ),
     exports: (spec.exports ?? []).map((x) => ({
       symbol: x.symbol,
@@ -165,7 +169,9 @@ describe('checkModule against the 6.1 loader', () => {
 
   it('a CRC with high bits set never matches (the loader compares the whole unsigned long)', () => {
     const m = mod();
-    const versions = (m.versions ?? []).map((v) => (v.name === '_printk' ? { ...v, crcHigh: 1 } : v));
+    const versions = ModVersions.of(
+      (m.versions?.toArray() ?? []).map((v) => (v.name === '_printk' ? { ...v, crcHigh: 1 } : v)),
+    );
     expect(kinds(checkModule({ ...m, versions }, target()))).toEqual(['crc-mismatch:_printk']);
   });
 
@@ -466,7 +472,12 @@ describe('module sets (present together)', () => {
   it('a consumer of an unusable provider is unusable (transitively), named once', () => {
     const broken = {
       ...provider,
-      versions: (provider.versions ?? []).map((x) => ({ ...x, crc: x.name === 'module_layout' ? 9 : x.crc })),
+      versions: ModVersions.of(
+        (provider.versions?.toArray() ?? []).map((x) => ({
+          ...x,
+          crc: x.name === 'module_layout' ? 9 : x.crc,
+        })),
+      ),
     };
     const wrapper = mod({
       name: 'wrapper',
@@ -525,7 +536,12 @@ describe('module sets (present together)', () => {
   it('judged in shares on several threads, with dependencies resolved after, gives the same verdicts', () => {
     const broken = {
       ...provider,
-      versions: (provider.versions ?? []).map((x) => ({ ...x, crc: x.name === 'module_layout' ? 9 : x.crc })),
+      versions: ModVersions.of(
+        (provider.versions?.toArray() ?? []).map((x) => ({
+          ...x,
+          crc: x.name === 'module_layout' ? 9 : x.crc,
+        })),
+      ),
     };
     // A chain (top → consumer → broken provider), a cycle through a broken module, a self-user.
     const top = mod({

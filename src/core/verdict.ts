@@ -113,9 +113,12 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
   };
   const modName = normalizeName(mod.modinfo.name ?? name ?? '');
   const rules = target.loader;
-  const versions = new Map<string, { crc: number; crcHigh: number }>();
-  for (const v of mod.versions ?? []) if (!versions.has(v.name)) versions.set(v.name, v);
-  const hasVersions = mod.versions !== null;
+  // Symbol → its first __versions entry (as the loader's linear search finds it).
+  const table = mod.versions;
+  const versions = new Map<string, number>();
+  if (table !== null)
+    for (let i = 0; i < table.length; i++) if (!versions.has(table.name(i))) versions.set(table.name(i), i);
+  const hasVersions = table !== null;
 
   // check_version(): true when the loader accepts the symbol's version, else the problem.
   const versionProblem = (symbol: string, exporterCrc: number | null): VerdictProblem | undefined => {
@@ -125,16 +128,18 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
       // "modprobe --force does this": accepted, tainted, where CONFIG_MODULE_FORCE_LOAD=y.
       return rules.forceLoad ? undefined : problem('no-symbol-version', symbol, expected, null);
     }
-    const v = versions.get(symbol);
-    if (v === undefined)
+    const i = versions.get(symbol);
+    if (i === undefined || table === null)
       return rules.missingVersionFatal ? problem('no-symbol-version', symbol, expected, null) : undefined;
     // The loader compares the whole unsigned long: high bits never match a 32-bit CRC.
-    if (v.crcHigh === 0 && v.crc === exporterCrc) return undefined;
+    const crc = table.crc(i);
+    const crcHigh = table.crcHigh(i);
+    if (crcHigh === 0 && crc === exporterCrc) return undefined;
     return problem(
       symbol === 'module_layout' ? 'module-layout' : 'crc-mismatch',
       symbol,
       expected,
-      v.crcHigh === 0 ? formatCrc(v.crc) : `0x${v.crcHigh.toString(16)}${formatCrc(v.crc).slice(2)}`,
+      crcHigh === 0 ? formatCrc(crc) : `0x${crcHigh.toString(16)}${formatCrc(crc).slice(2)}`,
     );
   };
 
@@ -174,32 +179,35 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
   // simplify_symbols() → resolve_symbol() per undefined symbol
   let usingGplOnly = false;
   const dependencies = new Map<string, string>();
-  for (const imp of mod.imports) {
-    const e = target.symbols.get(imp.name);
+  const imports = mod.imports;
+  for (let k = 0; k < imports.length; k++) {
+    const symbol = imports.name(k);
+    const weak = imports.weak(k);
+    const e = target.symbols.get(symbol);
     const gplOnly = e !== undefined && GPL_ONLY_EXPORTS.has(e.exportType);
     if (e === undefined || (gplOnly && proprietary)) {
       // find_symbol() fails: fine for a weak reference, "Unknown symbol" otherwise.
-      if (imp.weak) continue;
-      if (e === undefined) add('missing-symbol', imp.name, null, null);
-      else add('gpl-only', imp.name, 'GPL', license);
+      if (weak) continue;
+      if (e === undefined) add('missing-symbol', symbol, null, null);
+      else add('gpl-only', symbol, 'GPL', license);
       continue;
     }
     if (gplOnly) usingGplOnly = true;
     // inherit_taint(): a proprietary exporter taints its users, and refuses GPL-only users.
     if (e.proprietary === true) {
       if (usingGplOnly) {
-        if (!imp.weak) add('gpl-only', imp.name, 'GPL', `${displayName(e.module)} (proprietary)`);
+        if (!weak) add('gpl-only', symbol, 'GPL', `${displayName(e.module)} (proprietary)`);
         continue;
       }
       proprietary = true;
     }
     // From here a failure is an error pointer: weak references fail too.
-    const vp = versionProblem(imp.name, e.crc);
+    const vp = versionProblem(symbol, e.crc);
     if (vp !== undefined) {
       problems.push(vp);
       continue;
     }
-    const np = namespaceProblem(imp.name, e.namespace, mod.modinfo.importNs, modName, rules);
+    const np = namespaceProblem(symbol, e.namespace, mod.modinfo.importNs, modName, rules);
     if (np !== undefined) {
       problems.push(np);
       continue;

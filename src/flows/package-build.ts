@@ -197,7 +197,10 @@ export async function buildModulePackage(inputs: PackageInputs, opts: PackageOpt
       license: info.modinfo.license ?? null,
       depends: info.modinfo.depends,
       sha256: sha256(bytes),
-      requires: (info.versions ?? []).map((v) => ({ symbol: v.name, crc: formatModVersionCrc(v) })),
+      requires: (info.versions?.toArray() ?? []).map((v) => ({
+        symbol: v.name,
+        crc: formatModVersionCrc(v),
+      })),
     });
   }
   const epoch = opts.epochSeconds ?? newest;

@@ -38,7 +38,7 @@ const modulePath = (file: string): string => path.relative(KERNEL, file).replace
 
 function dumpOf(info: KernelModuleInfo): string {
   // kmod strips one leading '.' from names (PPC64 ELFv1); x86_64 has none, but say it.
-  return (info.versions ?? [])
+  return (info.versions?.toArray() ?? [])
     .map((v) => `${formatModVersionCrc(v)}\t${v.name.replace(/^\./, '')}\n`)
     .join('');
 }
@@ -179,8 +179,8 @@ describe(`every module of Debian ${KVER}`, () => {
   it('lists as imports exactly the symbols __versions covers, plus nothing but module_layout there', () => {
     for (const f of files) {
       const i = info(f);
-      const versioned = new Set((i.versions ?? []).map((v) => v.name));
-      const imported = new Set(i.imports.map((x) => x.name));
+      const versioned = new Set((i.versions?.toArray() ?? []).map((v) => v.name));
+      const imported = new Set(i.imports.toArray().map((x) => x.name));
       expect(
         [...imported].filter((n) => !versioned.has(n)),
         f,

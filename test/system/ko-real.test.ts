@@ -128,11 +128,11 @@ describe('a 32-bit module from gcc -m32', () => {
       depends: [],
       vermagic: '6.1.0-1-686 SMP preempt mod_unload modversions 686 ',
     });
-    expect(info.versions).toEqual([
+    expect(info.versions?.toArray()).toEqual([
       { name: 'printk', crc: 0x92997ed8, crcHigh: 0 },
       { name: 'module_layout', crc: 0xf00d5735, crcHigh: 0 },
     ]);
-    expect(new Set(info.imports)).toEqual(
+    expect(new Set(info.imports.toArray())).toEqual(
       new Set([
         { name: 'printk', weak: false },
         { name: 'maybe_hook', weak: true },
@@ -154,7 +154,7 @@ describe('a 32-bit module from gcc -m32', () => {
     const info = readKernelModule(await readFile(ko));
     const dump = await exec('modprobe', ['--dump-modversions', ko]);
     expect(dump.stdout).toBe(
-      (info.versions ?? []).map((v) => `${formatModVersionCrc(v)}\t${v.name}\n`).join(''),
+      (info.versions?.toArray() ?? []).map((v) => `${formatModVersionCrc(v)}\t${v.name}\n`).join(''),
     );
     const modinfo = await exec('modinfo', ['-0', ko]);
     const records = modinfo.stdout.split('\0').slice(1, -1);
