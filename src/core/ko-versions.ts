@@ -60,6 +60,11 @@ export class ModVersions {
     return this.crcHighs === null ? 0 : (this.crcHighs[i] as number);
   }
 
+  /** The first entry for `name`, as the loader's linear search finds it; -1 when none. */
+  indexOf(name: string): number {
+    return this.names.indexOf(name);
+  }
+
   toArray(): ModVersion[] {
     return this.names.map((name, i) => ({ name, crc: this.crc(i), crcHigh: this.crcHigh(i) }));
   }

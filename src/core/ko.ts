@@ -80,8 +80,7 @@ export function readKernelModule(bytes: Uint8Array, loaded?: LoadedRanges): Kern
     littleEndian: elf.littleEndian,
     machine: elf.machine,
     modinfo: parseModinfo(modinfoSec === undefined ? new Uint8Array(0) : elf.sectionData(modinfoSec)),
-    versions: versionsSec === undefined ? null : readModVersions(elf, versionsSec),
-    ...importsAndExports(elf),
+    ...importsAndExports(elf, versionsSec === undefined ? null : readModVersions(elf, versionsSec)),
     thisModuleSize: thisModule === undefined ? null : thisModule.size,
     signature,
   };
@@ -129,7 +128,10 @@ const EXPORT_PREFIX_BYTES = EXPORT_SYMBOL_PREFIXES.map((p) => Array.from(p, (c) 
  * Imports and exports from one pass over the symbol table that makes objects only for the
  * symbols either needs: undefined ones and the export bookkeeping (__ksymtab_*, …).
  */
-function importsAndExports(elf: ElfFile): Pick<KernelModuleInfo, 'imports' | 'exports'> {
+function importsAndExports(
+  elf: ElfFile,
+  versions: ModVersions | null,
+): Pick<KernelModuleInfo, 'versions' | 'imports' | 'exports'> {
   // Undefined global and weak symbols, in table order: the imports, made here from the name's
   // bytes (no symbol object for the ~50 % of a module's kept symbols they are).
   const names: string[] = [];
@@ -155,7 +157,11 @@ function importsAndExports(elf: ElfFile): Pick<KernelModuleInfo, 'imports' | 'ex
       return true;
     });
   });
-  return { imports: ModuleImports.fromColumns(names, weakAt), exports: exportsOf(elf, symbols) };
+  return {
+    versions,
+    imports: ModuleImports.linked(names, weakAt, versions),
+    exports: exportsOf(elf, symbols),
+  };
 }
 
 function ignoredUndefined(machine: number, name: string): boolean {

@@ -123,6 +123,7 @@ function mod(spec: ModSpec = {}): VerdictModule {
       (spec.imports ?? ['_printk', '__x86_return_thunk']).map((i) =>
         typeof i === 'string' ? { name: i, weak: false } : i,
       ),
+      versions,
     ),
     exports: (spec.exports ?? []).map((x) => ({
       symbol: x.symbol,
@@ -171,6 +172,15 @@ describe('checkModule against the 6.1 loader', () => {
     const m = mod();
     const versions = ModVersions.of(
       (m.versions?.toArray() ?? []).map((v) => (v.name === '_printk' ? { ...v, crcHigh: 1 } : v)),
+    );
+    expect(kinds(checkModule({ ...m, versions }, target()))).toEqual(['crc-mismatch:_printk']);
+  });
+
+  it('judges a module whose __versions were replaced after its imports were read by the new ones', () => {
+    const m = mod();
+    // Reversed, and _printk's CRC wrong: the imports' links to the old entries no longer hold.
+    const versions = ModVersions.of(
+      (m.versions?.toArray() ?? []).reverse().map((v) => (v.name === '_printk' ? { ...v, crc: 7 } : v)),
     );
     expect(kinds(checkModule({ ...m, versions }, target()))).toEqual(['crc-mismatch:_printk']);
   });

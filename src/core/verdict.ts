@@ -16,7 +16,7 @@
 // Every failing check is listed (the loader stops at the first failing phase, but prints
 // every failing symbol of simplify_symbols); the order is the loader's, so the first
 // problem is what the kernel would complain about first. Pure.
-import type { KernelModuleInfo } from './ko.js';
+import { ModuleImports, type KernelModuleInfo } from './ko.js';
 import type { Usability } from './status.js';
 import { formatCrc } from './symvers.js';
 import { isGplCompatible, type LoaderRules } from './verdict-loader.js';
@@ -113,23 +113,23 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
   };
   const modName = normalizeName(mod.modinfo.name ?? name ?? '');
   const rules = target.loader;
-  // Symbol → its first __versions entry (as the loader's linear search finds it).
   const table = mod.versions;
-  const versions = new Map<string, number>();
-  if (table !== null)
-    for (let i = 0; i < table.length; i++) if (!versions.has(table.name(i))) versions.set(table.name(i), i);
   const hasVersions = table !== null;
 
-  // check_version(): true when the loader accepts the symbol's version, else the problem.
-  const versionProblem = (symbol: string, exporterCrc: number | null): VerdictProblem | undefined => {
+  // check_version() on the module's __versions entry `i` for the symbol (-1: none): undefined
+  // when the loader accepts the symbol's version, else the problem.
+  const versionProblem = (
+    symbol: string,
+    i: number,
+    exporterCrc: number | null,
+  ): VerdictProblem | undefined => {
     if (!target.modversions || exporterCrc === null) return undefined;
     // The CRCs become text only for a problem: a kernel's modules import ~185,000 symbols.
     if (!hasVersions) {
       // "modprobe --force does this": accepted, tainted, where CONFIG_MODULE_FORCE_LOAD=y.
       return rules.forceLoad ? undefined : problem('no-symbol-version', symbol, formatCrc(exporterCrc), null);
     }
-    const i = versions.get(symbol);
-    if (i === undefined || table === null)
+    if (i < 0)
       return rules.missingVersionFatal
         ? problem('no-symbol-version', symbol, formatCrc(exporterCrc), null)
         : undefined;
@@ -162,7 +162,7 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
   // check_modstruct_version()
   const layout = target.symbols.get('module_layout');
   if (layout !== undefined) {
-    const p = versionProblem('module_layout', layout.crc);
+    const p = versionProblem('module_layout', table?.indexOf('module_layout') ?? -1, layout.crc);
     if (p !== undefined) problems.push(p);
   }
 
@@ -181,7 +181,9 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
   // simplify_symbols() → resolve_symbol() per undefined symbol
   let usingGplOnly = false;
   const dependencies = new Map<string, string>();
-  const imports = mod.imports;
+  // Linked to these __versions when read; a module put together otherwise is linked here.
+  const imports =
+    mod.imports.linkedTo === table ? mod.imports : ModuleImports.of(mod.imports.toArray(), table);
   for (let k = 0; k < imports.length; k++) {
     const symbol = imports.name(k);
     const weak = imports.weak(k);
@@ -204,7 +206,7 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
       proprietary = true;
     }
     // From here a failure is an error pointer: weak references fail too.
-    const vp = versionProblem(symbol, e.crc);
+    const vp = versionProblem(symbol, imports.version(k), e.crc);
     if (vp !== undefined) {
       problems.push(vp);
       continue;
