@@ -3,7 +3,7 @@
 // name. Decompression happens in-process (node:zlib, xz-decompress's wasm, fzstd): no
 // external tool, no shell. Problems name the file: InputError for a missing or malformed
 // module (exit 2), EnvironmentError when the disk lets us down (exit 3).
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { ElfFormatError, ElfUnloadedError } from '../core/elf.js';
@@ -98,7 +98,8 @@ let scratch = Buffer.allocUnsafe(0);
 function readUncompressedSections(file: string): KernelModuleInfo | undefined {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    // The flag as a number: parsing 'r' is measurable over a kernel's 4,000 modules.
+    fd = openSync(file, constants.O_RDONLY);
   } catch {
     return undefined;
   }
