@@ -130,6 +130,14 @@ export function floorsText(floors) {
   return lines.join('\n');
 }
 
+/** Issue 16's start-up target: `dkms-abi --version` within 90 ms, and within 25 ms of `node -e 0`. */
+function startupVerdict(floors) {
+  const v = floors.version.timing.median;
+  const above = v - floors.node.timing.median;
+  const met = v <= 0.09 && above <= 0.025;
+  return `Start-up target (\`dkms-abi --version\` ≤ 90 ms and ≤ 25 ms above \`node -e 0\`): ${fmtSeconds(v)}, ${fmtSeconds(above)} above node: ${met ? 'met' : '**missed**'}.`;
+}
+
 function floorsMarkdown(floors) {
   const rows = [
     '| command | median | CPU | min | runs | peak memory |',
@@ -236,6 +244,8 @@ export function resultsDocument({ date, quick, total, m, conditions, floors, res
     `Every dkms-abi command is a Node process: these are the floors under every figure above. The measured commands run without ${UNSET_ENV.join(', ')} (see Conditions).`,
     '',
     floorsMarkdown(floors),
+    '',
+    startupVerdict(floors),
     '',
     ...(scaling === undefined ? [] : ['## [5] Scaling', '', scalingMarkdown(scaling)]),
     ...notes,

@@ -123,6 +123,10 @@ function measureFloors() {
       env: { [k]: process.env[k] },
     });
   }
+  floors.version = f('dkms-abi --version', {
+    name: 'floor-version',
+    argv: [process.execPath, CLI, '--version'],
+  });
   floors.help = f('dkms-abi --help', {
     name: 'floor-help',
     argv: [process.execPath, CLI, '--help'],
