@@ -18,7 +18,10 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
   // files, and a thread-pool round trip per directory cost more than the reads themselves.
   // A directory is known by its device and inode: a link back to one already walked (a loop,
   // or extra/ leading into the same tree) is walked once.
-  const walk = (dir: string, st: Stats): void => {
+  // `top`: an argument as given, joined the way path.join joins; below it, paths are already
+  // normal and a name has no '/', so concatenation gives the same path (path.join on each of a
+  // kernel's ~5,000 entries was a third of the walk).
+  const walk = (dir: string, st: Stats, top: boolean): void => {
     const id = `${st.dev}:${st.ino}`;
     if (seenDirs.has(id)) return;
     seenDirs.add(id);
@@ -27,7 +30,7 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
     );
     for (const e of entries) {
       if (e.name === 'build' || e.name === 'source') continue;
-      const p = path.join(dir, e.name);
+      const p = top ? path.join(dir, e.name) : `${dir}/${e.name}`;
       if (e.isFile()) {
         if (isModuleFile(e.name)) out.push(p);
         continue;
@@ -36,7 +39,7 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
       // Directories need their inode; links, what they lead to.
       const target = statOrUndefined(p);
       if (target === undefined) continue;
-      if (target.isDirectory()) walk(p, target);
+      if (target.isDirectory()) walk(p, target, false);
       else if (target.isFile() && isModuleFile(e.name)) out.push(p);
     }
   };
@@ -48,7 +51,7 @@ export async function collectModuleFiles(args: readonly string[]): Promise<strin
     });
     if (st.isDirectory()) {
       const before = out.length;
-      walk(arg, st);
+      walk(arg, st, true);
       if (out.length === before)
         throw new InputError(arg, 'no kernel modules (.ko, .ko.gz, .ko.xz, .ko.zst) in this directory');
     } else {

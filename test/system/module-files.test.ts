@@ -44,6 +44,22 @@ describe('collectModuleFiles', () => {
     ]);
   });
 
+  it('names what it finds as path.join does, however the directory is spelt', async () => {
+    await file('tree/sub/deeper/a.ko');
+    await file('tree/b.ko');
+    const want = [path.join(dir, 'tree/b.ko'), path.join(dir, 'tree/sub/deeper/a.ko')];
+    for (const spelling of [`${dir}/tree`, `${dir}/tree/`, `${dir}/./tree/.`, `${dir}/tree/sub/../`]) {
+      expect(await collectModuleFiles([spelling])).toEqual(want);
+    }
+    const cwd = process.cwd();
+    process.chdir(path.join(dir, 'tree'));
+    try {
+      expect(await collectModuleFiles(['.'])).toEqual(['b.ko', 'sub/deeper/a.ko']);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('takes files as given, and refuses a directory without modules naming it', async () => {
     await file('one.ko');
     await file('empty/readme');
