@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { InputError, UsageError, type ExitCode } from '../core/errors.js';
 import { headerFinding, parseHeaderRecord, type HeaderFinding } from '../core/header-record.js';
 import { checkHeaders } from '../system/header-files.js';
-import { compatJson, formatCompat } from '../core/verdict-report.js';
+import { compatJson, compatLines } from '../core/verdict-report.js';
 import type { Context } from '../system/context.js';
 import { collectModuleFiles } from '../system/module-files.js';
 import { VerdictService } from '../system/verdict-service.js';
@@ -42,8 +42,17 @@ export async function abiCompat(ctx: Context, opts: AbiCompatOptions): Promise<E
           : `from ${s.vermagic === 'option' ? '--vermagic' : s.vermagic}`
       }`,
     );
-    // One write: a whole module tree is thousands of lines.
-    ctx.out.line(formatCompat(results).join('\n'));
+    // Written a batch of lines at a time: a whole module tree is thousands of lines (one write
+    // each costs), and all of them at once is a string the collector copies while it grows.
+    let batch: string[] = [];
+    for (const line of compatLines(results)) {
+      batch.push(line);
+      if (batch.length === 2048) {
+        ctx.out.line(batch.join('\n'));
+        batch = [];
+      }
+    }
+    if (batch.length > 0) ctx.out.line(batch.join('\n'));
     if (headers !== undefined) ctx.out.line(`headers: ${headerLine(headers)}`);
   } else {
     ctx.out.json({

@@ -9,24 +9,24 @@ export interface CompatResult {
   readonly verdict: ModuleVerdict;
 }
 
-export function formatCompat(results: readonly CompatResult[]): string[] {
-  const lines: string[] = [];
+/**
+ * The report's lines, made as they are taken: a whole kernel's modules against another ABI
+ * are ~77,000 lines, which a caller can write a batch at a time instead of holding them all.
+ */
+export function* compatLines(results: readonly CompatResult[]): Generator<string> {
   let usable = 0;
   for (const r of results) {
     const u = summarize(r.verdict);
     if (u.usable) {
       usable++;
-      lines.push(`${r.path}: usable on ${r.kernel}`);
+      yield `${r.path}: usable on ${r.kernel}`;
       continue;
     }
-    lines.push(`${r.path}: unusable on ${r.kernel}`);
-    for (const p of r.verdict.problems) lines.push(`  ${p.kind}: ${problemDetail(p)}`);
+    yield `${r.path}: unusable on ${r.kernel}`;
+    for (const p of r.verdict.problems) yield `  ${p.kind}: ${problemDetail(p)}`;
   }
   const kernels = [...new Set(results.map((r) => r.kernel))].join(', ');
-  lines.push(
-    `${results.length} module${results.length === 1 ? '' : 's'}: ${usable} usable, ${results.length - usable} unusable on ${kernels}`,
-  );
-  return lines;
+  yield `${results.length} module${results.length === 1 ? '' : 's'}: ${usable} usable, ${results.length - usable} unusable on ${kernels}`;
 }
 
 /** The problem in words, with the kernel's and the module's sides where the short form hides them. */
