@@ -26,12 +26,10 @@ import { readModVersions } from './ko-versions.js';
 import type { ModVersions } from './ko-versions.js';
 
 export type { ExportedSymbol } from './ko-exports.js';
-export type { ImportedSymbol } from './ko-imports.js';
 export { ModuleImports } from './ko-imports.js';
 export type { Modinfo, ModinfoRecord } from './ko-modinfo.js';
 export { modinfoValues } from './ko-modinfo.js';
 export type { ModuleSignature } from './ko-signature.js';
-export type { ModVersion } from './ko-versions.js';
 export { ModVersions, formatModVersionCrc } from './ko-versions.js';
 
 export interface KernelModuleInfo {
