@@ -249,7 +249,10 @@ const summary = {
   figures: Object.fromEntries(
     results
       .filter((r) => r.ours !== undefined)
-      .map((r) => [r.id, { ours: r.ours.timing.median, alt: r.alt?.timing.median ?? null }]),
+      .map((r) => [
+        r.id,
+        { ours: r.ours.timing.median, alt: r.alt?.timing.median ?? null, altLabel: r.alt?.label ?? null },
+      ]),
   ),
 };
 let history = [];
@@ -281,6 +284,21 @@ if (runs.length > 1) {
     });
     const when = `${h.date.slice(0, 16).replace('T', ' ')}${h.reconstructed === undefined ? '' : ` (${h.reconstructed})`}`;
     notes.push(`| ${when} | ${(100 * h.othersCpuShare).toFixed(0)} % | ${cells.join(' | ')} |`);
+  }
+  // A scenario whose alternative changed between these runs: say which ratio is against what.
+  for (const id of ids) {
+    const byLabel = new Map();
+    for (const h of runs) {
+      const f = h.figures[id];
+      // Runs from before the label was recorded say nothing either way.
+      if (f === undefined || f.alt === null || f.altLabel === undefined || f.altLabel === null) continue;
+      byLabel.set(f.altLabel, [...(byLabel.get(f.altLabel) ?? []), h.date.slice(0, 16).replace('T', ' ')]);
+    }
+    if (byLabel.size > 1)
+      notes.push(
+        '',
+        `[${id}]'s ratio is against ${[...byLabel].map(([label, dates]) => `${label} in ${dates.join(', ')}`).join('; ')}.`,
+      );
   }
 }
 
