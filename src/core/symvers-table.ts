@@ -105,7 +105,7 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
   if (t1 - pos > 2 && text.charCodeAt(pos) === 0x30 && (text.charCodeAt(pos + 1) | 0x20) === 0x78) i += 2;
   if (t1 - i < 1 || t1 - i > 8) return false;
   // kbuild's own form (0x and 8 lower-case digits) is kept as text: the report shows it as is.
-  let canonical = i === pos + 2 && t1 - i === 8;
+  let canonical = i === pos + 2 && text.charCodeAt(pos + 1) === 0x78 && t1 - i === 8;
   let crc = 0;
   for (; i < t1; i++) {
     const c = text.charCodeAt(i);
@@ -134,7 +134,7 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
   }
   if (cols[at + MOD] === cols[at + MOD + 1] || cols[at + TYPE] === cols[at + TYPE + 1]) return false;
   setCol(cols, at + TAIL, t2 + 1, eol);
-  if (canonical && text.charCodeAt(pos + 1) === 0x78) setCol(cols, at + CRC, pos, t1);
+  if (canonical) setCol(cols, at + CRC, pos, t1);
   else setCol(cols, at + CRC, -1, -1);
   crcs[n] = crc;
   (table.symbols as string[])[n] = text.slice(t1 + 1, t2);

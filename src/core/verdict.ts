@@ -16,7 +16,7 @@
 // Every failing check is listed (the loader stops at the first failing phase, but prints
 // every failing symbol of simplify_symbols); the order is the loader's, so the first
 // problem is what the kernel would complain about first. Pure.
-import { ModuleImports, type KernelModuleInfo } from './ko.js';
+import { ModuleImports, formatModVersionCrc, type KernelModuleInfo } from './ko.js';
 import type { Usability } from './status.js';
 import { formatCrc } from './symvers.js';
 import { isGplCompatible, type LoaderRules } from './verdict-loader.js';
@@ -141,7 +141,7 @@ export function checkModule(mod: VerdictModule, target: VerdictTarget, name?: st
       symbol === 'module_layout' ? 'module-layout' : 'crc-mismatch',
       symbol,
       formatCrc(exporterCrc),
-      crcHigh === 0 ? formatCrc(crc) : `0x${crcHigh.toString(16)}${formatCrc(crc).slice(2)}`,
+      formatModVersionCrc({ crc, crcHigh }),
     );
   };
 
