@@ -61,6 +61,21 @@ describe('scanSymvers / diffSymversTables', () => {
     }
   });
 
+  it('reads files of lines shorter than its first guess of their number (the table grows)', () => {
+    // ~20 characters a line: four times the lines the table is first sized for.
+    const file = (crcOf: (n: number) => number, count: number) =>
+      Array.from(
+        { length: count },
+        (_, n) => `${crcOf(n).toString(16)}\ts${n}\tm\tEXPORT_SYMBOL${n % 3 === 0 ? '\tNS' : ''}\n`,
+      ).join('');
+    const [x, y] = [file((n) => n, 700), file((n) => (n % 5 === 0 ? n + 1 : n), 650)];
+    const [tx, ty] = [table(x), table(y)];
+    expect([tx.count, ty.count, tx.symbols.length]).toEqual([700, 650, 700]);
+    const diff = diffSymversTables(tx, ty);
+    expect(diff).toEqual(diffSymvers(parseSymvers(x, 'x'), parseSymvers(y, 'y')));
+    expect([diff.changed.length, diff.removed.length]).toEqual([130, 50]);
+  });
+
   it('looks symbols up by their first export', () => {
     const t = table('0x00000001\tdup\tvmlinux\tEXPORT_SYMBOL\t\n0x00000002\tdup\tfs/x\tEXPORT_SYMBOL\t\n');
     expect(tableModuleOf(t, 'dup')).toBe('vmlinux');

@@ -12,16 +12,17 @@
 import { formatCrc, type SymversChange, type SymversDiff } from './symvers.js';
 
 /**
- * Per line, 10 positions into `text` as [start, end): module, export type, namespace, the
- * columns after the symbol (all three, as written), and the CRC's text when it is in
- * kbuild's form (else [-1, -1]).
+ * Per line, 4 positions into `text`: where the line starts (its CRC's text), where the CRC's
+ * text ends when it is in kbuild's form (else -1), where the symbol ends, and where the line
+ * ends. Module, export type and namespace are found again in the columns after the symbol
+ * only for the few lines whose columns differ (placeColumns): storing them for every line
+ * cost more than finding them for those.
  */
-const STRIDE = 10;
-const MOD = 0;
-const TYPE = 2;
-const NS = 4;
-const TAIL = 6;
-const CRC = 8;
+const STRIDE = 4;
+const START = 0;
+const CRC_END = 1;
+const SYMBOL_END = 2;
+const END = 3;
 
 export interface SymversTable {
   readonly file: string;
@@ -51,7 +52,6 @@ function indexOf(t: SymversTable): Map<string, number> {
   return index;
 }
 
-const LF = 10;
 const CR = 13;
 
 /**
@@ -60,14 +60,17 @@ const CR = 13;
  */
 export function scanSymvers(text: string, file: string): SymversTable | undefined {
   const len = text.length;
-  // Lines ≈ newlines: one count up front sizes the arrays once.
-  let lines = 0;
-  for (let p = text.indexOf('\n'); p !== -1; p = text.indexOf('\n', p + 1)) lines++;
-  if (len > 0 && text.charCodeAt(len - 1) !== LF) lines++;
-  const cols = new Int32Array(lines * STRIDE);
-  const crcs = new Uint32Array(lines);
-  const symbols = new Array<string>(lines);
-  const table: SymversTable = { file, text, count: 0, cols, crcs, symbols };
+  // Sized from the text (a kernel's lines run ~70 characters) and doubled when short: no
+  // pass to count the lines first.
+  let capacity = (len >> 5) + 16;
+  let table: SymversTable = {
+    file,
+    text,
+    count: 0,
+    cols: new Int32Array(capacity * STRIDE),
+    crcs: new Uint32Array(capacity),
+    symbols: new Array<string>(capacity),
+  };
   let pos = 0;
   let n = 0;
   // The loop stays small and calls readLine: a command runs this once per file, mostly
@@ -76,12 +79,30 @@ export function scanSymvers(text: string, file: string): SymversTable | undefine
   while (pos < len) {
     let eol = text.indexOf('\n', pos);
     if (eol === -1) eol = len;
+    if (n === capacity) {
+      capacity *= 2;
+      table = grown(table, capacity);
+    }
     if (!readLine(table, pos, eol, n)) return undefined;
     n++;
     pos = eol + 1;
   }
+  (table.symbols as string[]).length = n;
   return { ...table, count: n };
 }
+
+function grown(t: SymversTable, capacity: number): SymversTable {
+  const cols = new Int32Array(capacity * STRIDE);
+  cols.set(t.cols);
+  const crcs = new Uint32Array(capacity);
+  crcs.set(t.crcs);
+  return { ...t, cols, crcs };
+}
+
+/** Where placeColumns puts module, export type and namespace, each as [start, end). */
+const MOD = 0;
+const TYPE = 2;
+const NS = 4;
 
 /** Reads line n, text[pos, eol), into the table; false when parseSymvers would reject it. */
 function readLine(table: SymversTable, pos: number, eol: number, n: number): boolean {
@@ -96,7 +117,8 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
   if (t3 < 0 || t3 >= eol) return false;
   let t4 = text.indexOf('\t', t3 + 1);
   if (t4 < 0 || t4 >= eol) t4 = -1;
-  else {
+  // A sixth column: only a namespace can hold its tab (the namespace is empty on most lines).
+  else if (eol > t4 + 1) {
     const t5 = text.indexOf('\t', t4 + 1);
     if (t5 >= 0 && t5 < eol) return false;
   }
@@ -117,33 +139,51 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
     } else return false;
   }
   if (t2 === t1 + 1) return false; // empty symbol
-  const at = n * STRIDE;
+  // Module and export type must not be empty, wherever placeColumns would find them (asked
+  // here by position, without placing them: the scan would pay for that on every line).
   if (t4 < 0) {
-    setCol(cols, at + MOD, t2 + 1, t3);
-    setCol(cols, at + TYPE, t3 + 1, eol);
-    setCol(cols, at + NS, eol, eol);
-  } else if (!exportTypeAt(text, t3 + 1, t4) && exportTypeAt(text, t4 + 1, eol)) {
-    // 5.4–5.9: the namespace third.
-    setCol(cols, at + NS, t2 + 1, t3);
-    setCol(cols, at + MOD, t3 + 1, t4);
-    setCol(cols, at + TYPE, t4 + 1, eol);
-  } else {
-    setCol(cols, at + MOD, t2 + 1, t3);
-    setCol(cols, at + TYPE, t3 + 1, t4);
-    setCol(cols, at + NS, t4 + 1, eol);
-  }
-  if (cols[at + MOD] === cols[at + MOD + 1] || cols[at + TYPE] === cols[at + TYPE + 1]) return false;
-  setCol(cols, at + TAIL, t2 + 1, eol);
-  if (canonical) setCol(cols, at + CRC, pos, t1);
-  else setCol(cols, at + CRC, -1, -1);
+    if (t3 === t2 + 1 || eol === t3 + 1) return false;
+  } else if (namespaceThird(text, t3, t4, eol)) {
+    if (t4 === t3 + 1) return false;
+  } else if (t3 === t2 + 1 || t4 === t3 + 1) return false;
+  const at = n * STRIDE;
+  cols[at + START] = pos;
+  cols[at + CRC_END] = canonical ? t1 : -1;
+  cols[at + SYMBOL_END] = t2;
+  cols[at + END] = eol;
   crcs[n] = crc;
   (table.symbols as string[])[n] = text.slice(t1 + 1, t2);
   return true;
 }
 
-function setCol(cols: Int32Array, at: number, start: number, end: number): void {
-  cols[at] = start;
-  cols[at + 1] = end;
+/**
+ * Module, export type and namespace of a line whose columns after the symbol (ending at t2)
+ * are split by tabs at t3 and t4 (-1: no namespace column) up to eol, into `out`.
+ */
+function placeColumns(text: string, t2: number, t3: number, t4: number, eol: number, out: Int32Array): void {
+  if (t4 < 0) {
+    setRange(out, MOD, t2 + 1, t3);
+    setRange(out, TYPE, t3 + 1, eol);
+    setRange(out, NS, eol, eol);
+  } else if (namespaceThird(text, t3, t4, eol)) {
+    setRange(out, NS, t2 + 1, t3);
+    setRange(out, MOD, t3 + 1, t4);
+    setRange(out, TYPE, t4 + 1, eol);
+  } else {
+    setRange(out, MOD, t2 + 1, t3);
+    setRange(out, TYPE, t3 + 1, t4);
+    setRange(out, NS, t4 + 1, eol);
+  }
+}
+
+/** 5.4–5.9 wrote the namespace third: a line of five columns whose fourth is no export type but whose fifth is. */
+function namespaceThird(text: string, t3: number, t4: number, eol: number): boolean {
+  return !exportTypeAt(text, t3 + 1, t4) && exportTypeAt(text, t4 + 1, eol);
+}
+
+function setRange(out: Int32Array, at: number, start: number, end: number): void {
+  out[at] = start;
+  out[at + 1] = end;
 }
 
 /** looksLikeExportType of symvers.ts, on a range of the text. */
@@ -154,23 +194,17 @@ function exportTypeAt(text: string, start: number, end: number): boolean {
   );
 }
 
+/** Module, export type or namespace (MOD, TYPE, NS) of a line, found again in its text. */
 function field(t: SymversTable, line: number, col: number): string {
-  const at = line * STRIDE + col;
-  return t.text.slice(t.cols[at], t.cols[at + 1]);
-}
-
-/** Whether column `col` holds the same text on line i of a and line j of b, without slicing. */
-function sameField(a: SymversTable, i: number, b: SymversTable, j: number, col: number): boolean {
-  const x = i * STRIDE + col;
-  const y = j * STRIDE + col;
-  const xs = a.cols[x] as number;
-  const ys = b.cols[y] as number;
-  const n = (a.cols[x + 1] as number) - xs;
-  if (n !== (b.cols[y + 1] as number) - ys) return false;
-  const at = a.text;
-  const bt = b.text;
-  for (let k = 0; k < n; k++) if (at.charCodeAt(xs + k) !== bt.charCodeAt(ys + k)) return false;
-  return true;
+  const { text, cols } = t;
+  const t2 = cols[line * STRIDE + SYMBOL_END] as number;
+  const eol = cols[line * STRIDE + END] as number;
+  // scanSymvers has checked the line: it has the third tab, and no tab after a fourth.
+  const t3 = text.indexOf('\t', t2 + 1);
+  const t4 = text.indexOf('\t', t3 + 1);
+  const out = new Int32Array(6);
+  placeColumns(text, t2, t3, t4 < 0 || t4 >= eol ? -1 : t4, eol, out);
+  return text.slice(out[col], out[col + 1]);
 }
 
 /**
@@ -179,20 +213,17 @@ function sameField(a: SymversTable, i: number, b: SymversTable, j: number, col: 
  * comparison (the slice of a is a view, not a copy) instead of three loops over characters.
  */
 function sameTail(a: SymversTable, i: number, b: SymversTable, j: number): boolean {
-  const x = i * STRIDE + TAIL;
-  const y = j * STRIDE + TAIL;
-  const xs = a.cols[x] as number;
-  const ys = b.cols[y] as number;
-  const xe = a.cols[x + 1] as number;
-  if (xe - xs !== (b.cols[y + 1] as number) - ys) return false;
+  const xs = (a.cols[i * STRIDE + SYMBOL_END] as number) + 1;
+  const xe = a.cols[i * STRIDE + END] as number;
+  const ys = (b.cols[j * STRIDE + SYMBOL_END] as number) + 1;
+  if (xe - xs !== (b.cols[j * STRIDE + END] as number) - ys) return false;
   return b.text.startsWith(a.text.slice(xs, xe), ys);
 }
 
 /** Line's CRC as kbuild writes it: the file's own text when it is in that form. */
 function crcText(t: SymversTable, line: number): string {
-  const at = line * STRIDE + CRC;
-  const start = t.cols[at] as number;
-  return start < 0 ? formatCrc(t.crcs[line] as number) : t.text.slice(start, t.cols[at + 1]);
+  const end = t.cols[line * STRIDE + CRC_END] as number;
+  return end < 0 ? formatCrc(t.crcs[line] as number) : t.text.slice(t.cols[line * STRIDE + START], end);
 }
 
 /** The module exporting `symbol` (its first export), as SymversIndex.bySymbol would give it. */
@@ -231,9 +262,9 @@ export function diffSymversTables(ref: SymversTable, next: SymversTable): Symver
     if (ref.crcs[i] !== next.crcs[j]) changed.push(symbol);
     // The columns after the symbol read the same almost always: one comparison of them all.
     if (sameTail(ref, i, next, j)) continue;
-    if (!sameField(ref, i, next, j, MOD)) moved.push(symbol);
-    if (!sameField(ref, i, next, j, TYPE)) exportTypeChanged.push(symbol);
-    if (!sameField(ref, i, next, j, NS)) namespaceChanged.push(symbol);
+    if (field(ref, i, MOD) !== field(next, j, MOD)) moved.push(symbol);
+    if (field(ref, i, TYPE) !== field(next, j, TYPE)) exportTypeChanged.push(symbol);
+    if (field(ref, i, NS) !== field(next, j, NS)) namespaceChanged.push(symbol);
   }
   const added: string[] = [];
   index.forEach((j, symbol) => {
