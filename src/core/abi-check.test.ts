@@ -91,6 +91,28 @@ describe('checkAbi', () => {
     expect(r.diff.moved.map((c) => c.symbol)).toEqual(['moves']);
     expect(r.diff.added).toEqual([]);
     expect(formatAbiCheck(r, 'a', 'b')).toContain('lost (2):');
+    // Padded to the group's longest symbol; a symbol neither side exports has no value.
+    expect(formatAbiCheck(r, 'a', 'b').slice(1, 4)).toEqual([
+      'lost (2):',
+      '  ghost      (none)',
+      '  goes_away  0x00000003',
+    ]);
+  });
+
+  it('pads symbols to the longest of their group, up to 48 columns', () => {
+    const long = `s${'x'.repeat(55)}`;
+    const wide = sv([
+      `0x00000001\t${long}\tvmlinux\tEXPORT_SYMBOL\t`,
+      `0x00000001\t${'m'.repeat(47)}\tvmlinux\tEXPORT_SYMBOL\t`,
+      '0x00000001\tshort\tvmlinux\tEXPORT_SYMBOL\t',
+    ]);
+    const lines = formatAbiCheck(checkAbi(parseSymvers('', 'empty'), wide, NONE), 'a', 'b');
+    expect(lines.slice(1, 5)).toEqual([
+      'added (3):',
+      `  ${'m'.repeat(47)}   0x00000001`,
+      `  short${' '.repeat(43)}  0x00000001`,
+      `  ${long}  0x00000001`,
+    ]);
   });
 });
 

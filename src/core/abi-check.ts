@@ -139,9 +139,15 @@ export function formatAbiCheck(r: AbiCheckResult, refName: string, newName: stri
   return formatAbiCheckText(r, refName, newName).split('\n');
 }
 
+/** Symbols are padded to the longest in their group, up to this width. */
+const PAD_WIDTH = 48;
+const PADS = Array.from({ length: PAD_WIDTH + 1 }, (_, n) => ' '.repeat(n));
+
 /**
  * formatAbiCheck's lines joined by newlines, built as one string: an ABI bump lists ~18,000
- * changed CRCs, and a line array plus a join cost more than the comparison itself.
+ * changed CRCs, and a line array plus a join cost more than the comparison itself. The loop
+ * is plain concatenation of shared pads, no call per line: it runs once, mostly before the
+ * optimising compiler has seen it (padEnd and a helper per line measured 2 ms slower).
  */
 export function formatAbiCheckText(r: AbiCheckResult, refName: string, newName: string): string {
   let out = `abi check: ${refName} -> ${newName}${r.whitelisted ? ' (whitelisted symbols only)' : ''}`;
@@ -152,16 +158,16 @@ export function formatAbiCheckText(r: AbiCheckResult, refName: string, newName: 
     out += `\n${heading} (${items.length}):`;
     let width = 0;
     for (const c of items) if (c.symbol.length > width) width = c.symbol.length;
-    if (width > 48) width = 48;
-    for (const c of items) out += `\n  ${c.symbol.padEnd(width)}  ${describeChange(k, c)}`;
+    if (width > PAD_WIDTH) width = PAD_WIDTH;
+    // An addition shows its new value, a removal its old one, any other change both.
+    const only = k === 'added' ? 'new' : k === 'removed' ? 'old' : undefined;
+    for (const c of items) {
+      const s = c.symbol;
+      const head = s.length < width ? `\n  ${s}${PADS[width - s.length] as string}  ` : `\n  ${s}  `;
+      out += only === undefined ? `${head}${show(c.old)} -> ${show(c.new)}` : head + show(c[only]);
+    }
   }
   return `${out}\n${verdictLine(r)}`;
-}
-
-function describeChange(k: (typeof CATEGORIES)[number], c: SymversChange): string {
-  if (k === 'added') return show(c.new);
-  if (k === 'removed') return show(c.old);
-  return `${show(c.old)} -> ${show(c.new)}`;
 }
 
 function show(v: string | null): string {
