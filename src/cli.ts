@@ -4,7 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { DkmsAbiError, UsageError, exitCodeOf } from './core/errors.js';
 import { printable } from './core/printable.js';
 import { processOutput } from './system/output.js';
-import type { Dispatch, Wiring } from './cli/wiring.js';
+import type { CommandFn, Dispatch, FileCommandFn, Wiring } from './cli/wiring.js';
+import type { Context } from './system/context.js';
 import { wiring as modules } from './cli/modules.js';
 import { wiring as kernel } from './cli/kernel.js';
 import { wiring as abi } from './cli/abi.js';
@@ -42,17 +43,30 @@ export async function main(argv: readonly string[]): Promise<void> {
       },
     });
 
-  const dispatch: Dispatch = async (load, opts) => {
-    const g = program.opts<{ root: string; config?: string; json: boolean }>();
+  const globals = () => program.opts<{ root: string; config?: string; json: boolean }>();
+  const context = async (): Promise<Context> => {
+    const g = globals();
     // Loaded here, not at start: --help and usage errors need no config, paths or root.
     const { makeContext } = await import('./system/context.js');
-    const ctx = await makeContext(
+    return makeContext(
       { root: g.root, json: g.json, ...(g.config !== undefined ? { config: g.config } : {}) },
       out,
     );
-    const command = await load();
-    process.exitCode = await command(ctx, opts);
   };
+  const dispatch: Dispatch = Object.assign(
+    async <O>(load: () => Promise<CommandFn<O>>, opts: O) => {
+      const ctx = await context();
+      const command = await load();
+      process.exitCode = await command(ctx, opts);
+    },
+    {
+      files: async <O>(load: () => Promise<FileCommandFn<O>>, opts: O) => {
+        let made: Promise<Context> | undefined;
+        const command = await load();
+        process.exitCode = await command({ json: globals().json, out }, opts, () => (made ??= context()));
+      },
+    },
+  );
   for (const wiring of WIRINGS) wiring(program, dispatch);
 
   try {

@@ -51,7 +51,7 @@ export const wiring: Wiring = (program, dispatch) => {
         next: string,
         o: { strict: boolean; ignore: string[]; ignoreModule: string[]; whitelist?: string },
       ) => {
-        await dispatch(async () => (await import('../commands/abi-check.js')).abiCheck, {
+        await dispatch.files(async () => (await import('../commands/abi-check.js')).abiCheck, {
           ref,
           new: next,
           strict: o.strict,

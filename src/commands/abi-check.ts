@@ -20,10 +20,18 @@ export interface AbiCheckOptions {
   readonly whitelist?: string;
 }
 
-export async function abiCheck(ctx: Context, opts: AbiCheckOptions): Promise<ExitCode> {
+/**
+ * The root's context is made only for an archived ABI id: a diff of two files reads no
+ * config and no state.
+ */
+export async function abiCheck(
+  io: Pick<Context, 'json' | 'out'>,
+  opts: AbiCheckOptions,
+  context: () => Promise<Context>,
+): Promise<ExitCode> {
   const [ref, next] = await Promise.all([
-    readSide(...(await resolveSymvers(ctx, opts.ref))),
-    readSide(...(await resolveSymvers(ctx, opts.new))),
+    readSide(...(await resolveSymvers(context, opts.ref))),
+    readSide(...(await resolveSymvers(context, opts.new))),
   ]);
   const whitelist =
     opts.whitelist === undefined
@@ -35,8 +43,8 @@ export async function abiCheck(ctx: Context, opts: AbiCheckOptions): Promise<Exi
     ignoreModules: opts.ignoreModule,
     ...(whitelist !== undefined ? { whitelist } : {}),
   });
-  if (ctx.json) ctx.out.json(abiCheckJson(result));
-  else ctx.out.line(formatAbiCheckText(result, opts.ref, opts.new));
+  if (io.json) io.out.json(abiCheckJson(result));
+  else io.out.line(formatAbiCheckText(result, opts.ref, opts.new));
   return result.compatible ? 0 : 1;
 }
 
@@ -62,7 +70,7 @@ function diffOf(ref: Side, next: Side): SymversDiff {
 }
 
 /** [host path, name for messages]: a file as given, else an archived ABI reference. */
-async function resolveSymvers(ctx: Context, arg: string): Promise<[string, string]> {
+async function resolveSymvers(context: () => Promise<Context>, arg: string): Promise<[string, string]> {
   const st = await stat(arg).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
     throw new EnvironmentError(`cannot read ${arg}: ${err.code ?? String(err)}`);
@@ -70,6 +78,7 @@ async function resolveSymvers(ctx: Context, arg: string): Promise<[string, strin
   if (st !== undefined) return [arg, arg];
   const id = parseAbiSpec(arg);
   if (id !== undefined) {
+    const ctx = await context();
     const file = ctx.paths.abiReference(id.flavour, id.abiver);
     if (
       await stat(file).then(

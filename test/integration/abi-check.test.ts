@@ -116,6 +116,17 @@ describe('abi check', () => {
     expect(nofile.stderr).toContain('/nonexistent/Module.symvers: no such file');
   });
 
+  it("a diff of two files reads none of the root's config or state; an archived ABI id reads both", async () => {
+    const sb = await makeSandboxRoot({ kernels: [], withHeaders: false });
+    await mkdir(sb.host('/etc'), { recursive: true });
+    await writeFile(sb.host('/etc/dkms-abi.conf'), '[paths\n');
+    const files = await runCli(['abi', 'check', S47, S47], { root: sb.root });
+    expect(files).toMatchObject({ exitCode: 0, stderr: '' });
+    const id = await runCli(['abi', 'check', 'amd64-1', S47], { root: sb.root });
+    expect(id.exitCode).toBe(2);
+    expect(id.stderr).toMatch(new RegExp(`^dkms-abi: ${sb.host('/etc/dkms-abi.conf')}:1: .+\\n$`));
+  });
+
   it('refuses a FIFO and an oversized file as a Module.symvers, at once and naming the file', async () => {
     const sb = await makeSandboxRoot({ kernels: [], withHeaders: false });
     const fifo = sb.host('/fifo.symvers');
