@@ -3,7 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { DkmsAbiError, UsageError, exitCodeOf } from './core/errors.js';
 import { printable } from './core/printable.js';
-import { processOutput } from './system/output.js';
+import { processOutput, writeStderr, writeStdout } from './system/output.js';
 import type { CommandFn, Dispatch, FileCommandFn, Wiring } from './cli/wiring.js';
 import type { Context } from './system/context.js';
 import { wiring as modules } from './cli/modules.js';
@@ -19,13 +19,6 @@ import { wiring as packages } from './cli/package.js';
 const WIRINGS: readonly Wiring[] = [modules, kernel, abi, hooks, verify, packages];
 
 export async function main(argv: readonly string[]): Promise<void> {
-  // A reader that went away (`status | head -1`) must not stop a command half-way through
-  // its changes: stop printing, finish the work, exit with its code.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-    });
-  }
   const out = processOutput();
   const program = new Command('dkms-abi')
     .description('One DKMS build per kernel ABI: shared module trees, exact ABI verdicts, packaging')
@@ -36,10 +29,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => process.stdout.write(s),
+      writeOut: (s) => writeStdout(s),
       // Commander's own errors are reported by our handler as one line.
       writeErr: (s) => {
-        if (!s.startsWith('error:')) process.stderr.write(s);
+        if (!s.startsWith('error:')) writeStderr(s);
       },
     });
 
@@ -81,20 +74,19 @@ export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // --help and --version end here with exit code 0.
     if (err.exitCode === 0) return 0;
-    process.stderr.write(`dkms-abi: ${err.message.replace(/^error: /, '')}\n`);
+    writeStderr(`dkms-abi: ${err.message.replace(/^error: /, '')}\n`);
     return new UsageError(err.message).exitCode;
   }
   if (err instanceof DkmsAbiError) {
-    process.stderr.write(`dkms-abi: ${printable(err.message)}\n`);
+    writeStderr(`dkms-abi: ${printable(err.message)}\n`);
     return err.exitCode;
   }
   // A bug: still one line by default, asking for a report; the stack only when asked for.
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(
+  writeStderr(
     `dkms-abi: internal error (a bug in dkms-abi; please report it with the command that ran it and, from a run with DKMS_ABI_DEBUG=1, the stack): ${printable(message)}\n`,
   );
-  if (process.env['DKMS_ABI_DEBUG'] !== undefined && err instanceof Error)
-    process.stderr.write(`${err.stack}\n`);
+  if (process.env['DKMS_ABI_DEBUG'] !== undefined && err instanceof Error) writeStderr(`${err.stack}\n`);
   return exitCodeOf(err);
 }
 

@@ -2,6 +2,7 @@
 // stdin ignored; an explicit environment so a hook's odd environment cannot leak in.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CommandFailedError } from '../core/errors.js';
+import { writeStderr } from './output.js';
 
 export interface RunOptions {
   readonly cwd?: string;
@@ -154,7 +155,7 @@ function spawnAndCollect(file: string, args: readonly string[], opts: RunOptions
           return;
         }
         into.push(chunk);
-        if (opts.inheritOutput === true) process.stderr.write(chunk);
+        if (opts.inheritOutput === true) writeStderr(chunk);
       };
     child.stdout?.on('data', collect(out));
     child.stderr?.on('data', collect(err));

@@ -263,4 +263,45 @@ describe('a reader that goes away', () => {
     expect(r.stdout).toBe(`abi check: ${S47} -> ${S50}`);
     expect(r.stderr).toBe('exit 1');
   });
+
+  it('writes the whole report into a pipe another process left non-blocking, read slowly', async () => {
+    const sb = await makeSandboxRoot({ kernels: [] });
+    const bin = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
+    // The pipe's 64 KiB fill at once; each write after that meets EAGAIN until the reader,
+    // which starts late and reads in small pieces, makes room.
+    const reader = `
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+time.sleep(0.3)
+got = bytearray()
+while True:
+    chunk = os.read(r, 4096)
+    if not chunk:
+        break
+    got += chunk
+    time.sleep(0.0005)
+sys.stdout.buffer.write(b"%d %d\\n" % (p.wait(), len(got)))
+sys.stdout.buffer.write(bytes(got[-40:]))
+`;
+    const r = await execa('python3', [
+      '-c',
+      reader,
+      'node',
+      bin,
+      '--root',
+      sb.root,
+      'abi',
+      'check',
+      S47,
+      S50,
+    ]);
+    const whole = await runCli(['abi', 'check', S47, S50], { root: sb.root });
+    const [status, size] = r.stdout.split('\n', 1)[0]?.split(' ') ?? [];
+    expect([status, Number(size)]).toEqual(['1', Buffer.byteLength(whole.stdout)]);
+    expect(r.stdout.endsWith(whole.stdout.trimEnd().slice(-30))).toBe(true);
+    expect(r.stderr).toBe('');
+  });
 });

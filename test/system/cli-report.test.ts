@@ -4,17 +4,18 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { reportError } from '../../src/cli.js';
 import { EnvironmentError, InputError } from '../../src/core/errors.js';
+import type * as OutputModule from '../../src/system/output.js';
 
-let written: string[];
+// What the handler writes to standard error (file descriptor 2), captured.
+const written: string[] = [];
+vi.mock('../../src/system/output.js', async (actual) => ({
+  ...(await actual<typeof OutputModule>()),
+  writeStderr: (data: string | Uint8Array) => written.push(String(data)),
+}));
 beforeEach(() => {
-  written = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written.push(String(chunk));
-    return true;
-  });
+  written.length = 0;
 });
 afterEach(() => {
-  vi.restoreAllMocks();
   delete process.env['DKMS_ABI_DEBUG'];
 });
 
