@@ -1,26 +1,27 @@
 // Module.symvers as a table of column positions over the file's text, for `abi check`: two
 // kernels' files (~24,600 lines each) are compared once and thrown away, so nothing is built
-// per line but a few integers and the symbol's name (a slice of the text, which the engine
-// makes without copying); records are made only for symbols that changed. Lines are split by
-// hand with indexOf, one pass, no regex and no split(). A command runs this once, mostly
-// before V8's optimising compiler is done with it, so the work per line is kept in the
-// engine's built-ins (indexOf, slice, Map) rather than in JavaScript loops over characters:
-// a hand-made hash over the characters measured 4x slower here than a Map keyed by slices.
+// per line but a few integers; names become strings (slices of the text, which the engine
+// makes without copying) only for the new file's index and the lines that do not line up,
+// and records only for symbols that changed. Lines are split by hand with indexOf, one pass,
+// no regex and no split(). A command runs this once, mostly before V8's optimising compiler
+// is done with it, so the work per line is kept in the engine's built-ins (indexOf, slice,
+// startsWith, Map) rather than in JavaScript loops over characters: a hand-made hash over the
+// characters measured 4x slower here than a Map keyed by slices.
 // The table accepts exactly the lines parseSymvers accepts and reads them the same way; a
 // line it would reject makes scanSymvers return undefined, and the caller parses with
 // parseSymvers, whose error names the file and line.
 import { formatCrc, type SymversChange, type SymversDiff } from './symvers.js';
 
 /**
- * Per line, 4 positions into `text`: where the line starts (its CRC's text), where the CRC's
- * text ends when it is in kbuild's form (else -1), where the symbol ends, and where the line
- * ends. Module, export type and namespace are found again in the columns after the symbol
- * only for the few lines whose columns differ (placeColumns): storing them for every line
- * cost more than finding them for those.
+ * Per line, 4 positions into `text`: where the line starts (its CRC's text; as ~start, a
+ * negative number, when the CRC is not in kbuild's form), where the symbol starts and ends,
+ * and where the line ends. Module, export type and namespace are found again in
+ * the columns after the symbol only for the few lines whose columns differ (placeColumns):
+ * storing them for every line cost more than finding them for those.
  */
 const STRIDE = 4;
 const START = 0;
-const CRC_END = 1;
+const SYMBOL_START = 1;
 const SYMBOL_END = 2;
 const END = 3;
 
@@ -31,25 +32,41 @@ export interface SymversTable {
   /** STRIDE positions per line. */
   readonly cols: Int32Array;
   readonly crcs: Uint32Array;
-  /** Per line: the symbol. */
-  readonly symbols: readonly string[];
 }
 
-/** Symbol → its first line (the first export wins, as in parseSymvers' index); made when first asked for. */
-const indexes = new WeakMap<SymversTable, Map<string, number>>();
+/** A table's symbols: each line's name, the first line of each name, and whether a line is it. */
+interface SymbolIndex {
+  readonly names: readonly string[];
+  readonly firstLine: Map<string, number>;
+  /** Per line: 1 when it is its symbol's first export (the one lookups find). */
+  readonly first: Uint8Array;
+}
 
-function indexOf(t: SymversTable): Map<string, number> {
+/** Made when first asked for (the first export wins, as in parseSymvers' index). */
+const indexes = new WeakMap<SymversTable, SymbolIndex>();
+
+function indexOf(t: SymversTable): SymbolIndex {
   let index = indexes.get(t);
   if (index === undefined) {
-    index = new Map();
-    const { symbols } = t;
-    for (let i = 0; i < symbols.length; i++) {
-      const s = symbols[i] as string;
-      if (!index.has(s)) index.set(s, i);
+    const names = new Array<string>(t.count);
+    const firstLine = new Map<string, number>();
+    const first = new Uint8Array(t.count);
+    for (let i = 0; i < t.count; i++) {
+      const s = symbolOf(t, i);
+      names[i] = s;
+      if (!firstLine.has(s)) {
+        firstLine.set(s, i);
+        first[i] = 1;
+      }
     }
+    index = { names, firstLine, first };
     indexes.set(t, index);
   }
   return index;
+}
+
+function symbolOf(t: SymversTable, line: number): string {
+  return t.text.slice(t.cols[line * STRIDE + SYMBOL_START], t.cols[line * STRIDE + SYMBOL_END]);
 }
 
 const CR = 13;
@@ -69,7 +86,6 @@ export function scanSymvers(text: string, file: string): SymversTable | undefine
     count: 0,
     cols: new Int32Array(capacity * STRIDE),
     crcs: new Uint32Array(capacity),
-    symbols: new Array<string>(capacity),
   };
   let pos = 0;
   let n = 0;
@@ -87,7 +103,6 @@ export function scanSymvers(text: string, file: string): SymversTable | undefine
     n++;
     pos = eol + 1;
   }
-  (table.symbols as string[]).length = n;
   return { ...table, count: n };
 }
 
@@ -147,12 +162,11 @@ function readLine(table: SymversTable, pos: number, eol: number, n: number): boo
     if (t4 === t3 + 1) return false;
   } else if (t3 === t2 + 1 || t4 === t3 + 1) return false;
   const at = n * STRIDE;
-  cols[at + START] = pos;
-  cols[at + CRC_END] = canonical ? t1 : -1;
+  cols[at + START] = canonical ? pos : ~pos;
+  cols[at + SYMBOL_START] = t1 + 1;
   cols[at + SYMBOL_END] = t2;
   cols[at + END] = eol;
   crcs[n] = crc;
-  (table.symbols as string[])[n] = text.slice(t1 + 1, t2);
   return true;
 }
 
@@ -222,23 +236,38 @@ function sameTail(a: SymversTable, i: number, b: SymversTable, j: number): boole
 
 /** Line's CRC as kbuild writes it: the file's own text when it is in that form. */
 function crcText(t: SymversTable, line: number): string {
-  const end = t.cols[line * STRIDE + CRC_END] as number;
-  return end < 0 ? formatCrc(t.crcs[line] as number) : t.text.slice(t.cols[line * STRIDE + START], end);
+  const start = t.cols[line * STRIDE + START] as number;
+  return start < 0
+    ? formatCrc(t.crcs[line] as number)
+    : t.text.slice(start, (t.cols[line * STRIDE + SYMBOL_START] as number) - 1);
+}
+
+/** Whether line i of a and line j of b name the same symbol, compared in place. */
+function sameSymbol(a: SymversTable, i: number, b: SymversTable, j: number): boolean {
+  const xs = a.cols[i * STRIDE + SYMBOL_START] as number;
+  const xe = a.cols[i * STRIDE + SYMBOL_END] as number;
+  const ys = b.cols[j * STRIDE + SYMBOL_START] as number;
+  if (xe - xs !== (b.cols[j * STRIDE + SYMBOL_END] as number) - ys) return false;
+  return b.text.startsWith(a.text.slice(xs, xe), ys);
 }
 
 /** The module exporting `symbol` (its first export), as SymversIndex.bySymbol would give it. */
 export function tableModuleOf(t: SymversTable, symbol: string): string | undefined {
-  const line = indexOf(t).get(symbol);
+  const line = indexOf(t).firstLine.get(symbol);
   return line === undefined ? undefined : field(t, line, MOD);
 }
 
 /**
- * diffSymvers over two tables: the same lists in the same order. Only `next` is indexed; ref's
- * lines are looked up in it. Symbols whose every field is the same (nearly all, even across an
- * ABI bump) cost a lookup and a few character comparisons; records are made only for changes.
+ * diffSymvers over two tables: the same lists in the same order. Only `next` is indexed. Two
+ * kernels' files list their symbols in nearly the same order, so each line of ref is first
+ * compared in place with the line of next after the last match: when it names the same
+ * symbol, and that line is the symbol's first export, it is the line a lookup would find, and
+ * no string is made for ref's line. Otherwise ref's symbol is looked up in next's index. Lines
+ * whose every field is the same (nearly all, even across an ABI bump) cost a few comparisons;
+ * records are made only for changes.
  */
 export function diffSymversTables(ref: SymversTable, next: SymversTable): SymversDiff {
-  const index = indexOf(next);
+  const { names, firstLine, first } = indexOf(next);
   const changed: string[] = [];
   const moved: string[] = [];
   const exportTypeChanged: string[] = [];
@@ -247,18 +276,25 @@ export function diffSymversTables(ref: SymversTable, next: SymversTable): Symver
   const matched = new Uint8Array(next.count);
   const refLine = new Int32Array(next.count);
   const removedAt = new Map<string, number>();
+  let ahead = 0;
   for (let i = 0; i < ref.count; i++) {
-    const symbol = ref.symbols[i] as string;
-    const j = index.get(symbol);
-    if (j === undefined) {
-      // A symbol ref exports twice is reported once, with its first export (as its index would).
-      if (!removedAt.has(symbol)) removedAt.set(symbol, i);
-      continue;
+    let j = ahead < next.count && first[ahead] === 1 && sameSymbol(ref, i, next, ahead) ? ahead : -1;
+    if (j < 0) {
+      const symbol = symbolOf(ref, i);
+      const found = firstLine.get(symbol);
+      if (found === undefined) {
+        // A symbol ref exports twice is reported once, with its first export (as its index would).
+        if (!removedAt.has(symbol)) removedAt.set(symbol, i);
+        continue;
+      }
+      j = found;
     }
+    ahead = j + 1;
     // Matched already: a later export of a symbol ref has compared (its first export wins).
     if (matched[j] === 1) continue;
     matched[j] = 1;
     refLine[j] = i;
+    const symbol = names[j] as string;
     if (ref.crcs[i] !== next.crcs[j]) changed.push(symbol);
     // The columns after the symbol read the same almost always: one comparison of them all.
     if (sameTail(ref, i, next, j)) continue;
@@ -267,7 +303,7 @@ export function diffSymversTables(ref: SymversTable, next: SymversTable): Symver
     if (field(ref, i, NS) !== field(next, j, NS)) namespaceChanged.push(symbol);
   }
   const added: string[] = [];
-  index.forEach((j, symbol) => {
+  firstLine.forEach((j, symbol) => {
     if (matched[j] === 0) added.push(symbol);
   });
 
@@ -277,7 +313,7 @@ export function diffSymversTables(ref: SymversTable, next: SymversTable): Symver
     make: (i: number, j: number, symbol: string) => SymversChange,
   ): SymversChange[] =>
     names.sort().map((symbol) => {
-      const j = index.get(symbol) ?? -1;
+      const j = firstLine.get(symbol) ?? -1;
       return make(j < 0 ? (removedAt.get(symbol) as number) : (refLine[j] as number), j, symbol);
     });
   return {
