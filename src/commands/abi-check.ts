@@ -2,7 +2,7 @@
 // FLAVOUR-ABIVER from the archive <state>/abi/<flavour>/<abiver>.symvers). Exit 1 when the
 // ABI broke (or, with --strict, grew).
 import { stat } from 'node:fs/promises';
-import { abiCheckJson, checkAbiDiff, formatAbiCheckText } from '../core/abi-check.js';
+import { abiCheckJson, checkAbiDiff, formatAbiCheckBytes } from '../core/abi-check.js';
 import { parseWhitelist } from '../core/abi-check-rules.js';
 import { parseAbiSpec } from '../core/abi-id.js';
 import { EnvironmentError, InputError, type ExitCode } from '../core/errors.js';
@@ -44,7 +44,7 @@ export async function abiCheck(
     ...(whitelist !== undefined ? { whitelist } : {}),
   });
   if (io.json) io.out.json(abiCheckJson(result));
-  else io.out.line(formatAbiCheckText(result, opts.ref, opts.new));
+  else io.out.bytes(formatAbiCheckBytes(result, opts.ref, opts.new));
   return result.compatible ? 0 : 1;
 }
 

@@ -105,13 +105,16 @@ describe('checkAbi', () => {
       `0x00000001\t${long}\tvmlinux\tEXPORT_SYMBOL\t`,
       `0x00000001\t${'m'.repeat(47)}\tvmlinux\tEXPORT_SYMBOL\t`,
       '0x00000001\tshort\tvmlinux\tEXPORT_SYMBOL\t',
+      '0x00000001\tünï\tvmlinux\tEXPORT_SYMBOL\t',
     ]);
     const lines = formatAbiCheck(checkAbi(parseSymvers('', 'empty'), wide, NONE), 'a', 'b');
-    expect(lines.slice(1, 5)).toEqual([
-      'added (3):',
+    expect(lines.slice(1, 6)).toEqual([
+      'added (4):',
       `  ${'m'.repeat(47)}   0x00000001`,
       `  short${' '.repeat(43)}  0x00000001`,
       `  ${long}  0x00000001`,
+      // Padded by characters, as they show, not by their bytes.
+      `  ünï${' '.repeat(45)}  0x00000001`,
     ]);
   });
 });

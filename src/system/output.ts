@@ -9,6 +9,8 @@ import { writeSync } from 'node:fs';
 export interface Output {
   /** A line of the command's answer (stdout). */
   line(text: string): void;
+  /** Lines of the command's answer already in bytes, each ending in a newline (stdout). */
+  bytes(data: Uint8Array): void;
   /** A note, warning or progress line for the human (stderr). */
   note(text: string): void;
   /** The single JSON document of --json (stdout). */
@@ -19,6 +21,7 @@ export interface Output {
 export function processOutput(): Output {
   return {
     line: (text) => writeStdout(`${text}\n`),
+    bytes: (data) => writeStdout(data),
     note: (text) => writeStderr(`${text}\n`),
     json: (value) => writeStdout(`${JSON.stringify(value, null, 2)}\n`),
     // Asked only by commands that show a build's output as it runs.
