@@ -195,11 +195,14 @@ const capacity = total * m.cpus;
 const own = (ownTicks() - ownStart) / ticks;
 const others = Math.max(busy - own, 0);
 const loadText = loads.map((l) => `${l.label} ${l.one.toFixed(2)}`).join(', ');
+// Said from what was measured: whether other processes shared the CPUs during this run.
+const othersShare = others / capacity;
 const conditions = [
-  `The machine has ${m.cpus} CPUs and is shared: other sessions (integration tests building with dkms,`,
-  'running depmod and qemu) ran at the same time as this run. Wall times are inflated by their load',
-  'and vary from run to run; the "CPU" columns (user + system time of the measured process and its',
-  'children) are much steadier. Ratios compare both tools in the same run under the same load.',
+  othersShare < 0.02
+    ? `The machine has ${m.cpus} CPUs and is a virtual machine; other processes in it used ${others.toFixed(0)} s of CPU during this run, so the run had it to itself, but wall times still vary from run to run (what else its host runs is not seen from inside; the table of other runs below shows how much they move).`
+    : `The machine has ${m.cpus} CPUs and is shared: other processes (other sessions' tests, building with dkms, running depmod and qemu) used ${(100 * othersShare).toFixed(0)} % of its CPU during this run. Wall times are inflated by their load and vary from run to run.`,
+  'The "CPU" columns (user + system time of the measured process and its children) are much steadier.',
+  'Ratios compare both tools in the same run under the same load.',
   '',
   `- 1-minute load average during the run: ${loadText}.`,
   `- CPU time used on the machine during the run: ${busy.toFixed(0)} s of ${capacity.toFixed(0)} s available (${((100 * busy) / capacity).toFixed(0)} %); this run and its children ${own.toFixed(0)} s, other processes ${others.toFixed(0)} s; stolen by the hypervisor ${steal.toFixed(0)} s.`,
