@@ -5,6 +5,7 @@
 // code for a pipe (~3 ms of every run), and on Linux their writes are synchronous anyway, in
 // the same order as these.
 import { writeSync } from 'node:fs';
+import { EnvironmentError } from '../core/errors.js';
 
 export interface Output {
   /** A line of the command's answer (stdout). */
@@ -60,11 +61,13 @@ function writeAll(fd: number, data: string | Uint8Array): void {
         Atomics.wait(pause, 0, 0, 1);
         continue;
       }
-      if (code === 'EPIPE' || code === 'EBADF') {
+      // Standard error is where a failure would be told: one that fails is given up on.
+      if (code === 'EPIPE' || code === 'EBADF' || fd === 2) {
         gone.add(fd);
         return;
       }
-      throw err;
+      // A full disk or an I/O error under a redirected answer: the environment failed (exit 3).
+      throw new EnvironmentError(`cannot write to standard output: ${code ?? String(err)}`);
     }
   }
 }

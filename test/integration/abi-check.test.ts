@@ -264,6 +264,21 @@ describe('a reader that goes away', () => {
     expect(r.stderr).toBe('exit 1');
   });
 
+  it('a full disk under the report: exit 3 with one line, not a bug report', async () => {
+    const sb = await makeSandboxRoot({ kernels: [] });
+    const bin = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
+    for (const args of [['--version'], ['abi', 'check', S47, S50]]) {
+      const r = await execa('bash', ['-c', 'node "$@" > /dev/full', bin, bin, '--root', sb.root, ...args], {
+        reject: false,
+      });
+      expect({ args, exitCode: r.exitCode, stderr: r.stderr }).toEqual({
+        args,
+        exitCode: 3,
+        stderr: 'dkms-abi: cannot write to standard output: ENOSPC',
+      });
+    }
+  });
+
   it('writes the whole report into a pipe another process left non-blocking, read slowly', async () => {
     const sb = await makeSandboxRoot({ kernels: [] });
     const bin = path.resolve(import.meta.dirname, '../../bin/dkms-abi');
