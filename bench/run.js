@@ -279,13 +279,15 @@ if (runs.length > 1) {
     `| run | other processes' CPU share | ${ids.map((id) => `[${id}] dkms-abi / ratio`).join(' | ')} |`,
     `| --- | --- | ${ids.map(() => '---').join(' | ')} |`,
   );
+  /** A run's start as the tables show it: "2026-12-04 12:13". */
+  const runTime = (h) => h.date.slice(0, 16).replace('T', ' ');
   for (const h of runs) {
     const cells = ids.map((id) => {
       const f = h.figures[id];
       if (f === undefined) return '–';
       return `${fmtSeconds(f.ours)} / ${f.alt === null ? '–' : fmtRatio(f.alt / f.ours)}`;
     });
-    const when = `${h.date.slice(0, 16).replace('T', ' ')}${h.reconstructed === undefined ? '' : ` (${h.reconstructed})`}`;
+    const when = `${runTime(h)}${h.reconstructed === undefined ? '' : ` (${h.reconstructed})`}`;
     notes.push(`| ${when} | ${(100 * h.othersCpuShare).toFixed(0)} % | ${cells.join(' | ')} |`);
   }
   // A scenario whose alternative changed between these runs: say which ratio is against what.
@@ -295,7 +297,7 @@ if (runs.length > 1) {
       const f = h.figures[id];
       // Runs from before the label was recorded say nothing either way.
       if (f === undefined || f.alt === null || f.altLabel === undefined || f.altLabel === null) continue;
-      byLabel.set(f.altLabel, [...(byLabel.get(f.altLabel) ?? []), h.date.slice(0, 16).replace('T', ' ')]);
+      byLabel.set(f.altLabel, [...(byLabel.get(f.altLabel) ?? []), runTime(h)]);
     }
     if (byLabel.size > 1)
       notes.push(
