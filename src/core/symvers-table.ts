@@ -242,7 +242,11 @@ function crcText(t: SymversTable, line: number): string {
     : t.text.slice(start, (t.cols[line * STRIDE + SYMBOL_START] as number) - 1);
 }
 
-/** Whether line i of a and line j of b name the same symbol, compared in place. */
+/**
+ * Whether line i of a and line j of b name the same symbol, compared in place. sameTail's
+ * twin for another range, kept apart: both run once per line while the code is still cold,
+ * and one function taking the columns as arguments measured ~2 ms slower on the 47 → 50 diff.
+ */
 function sameSymbol(a: SymversTable, i: number, b: SymversTable, j: number): boolean {
   const xs = a.cols[i * STRIDE + SYMBOL_START] as number;
   const xe = a.cols[i * STRIDE + SYMBOL_END] as number;
